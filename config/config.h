@@ -1,0 +1,127 @@
+/* config.h: Strata's configuration: one immutable struct, loaded from YAML over built-in defaults.
+ *
+ * Key names follow Loki's where the concept is the same (server.http_listen_port, limits_config.*,
+ * schema_config, ...). Every key has a documented default (st_config_print_reference prints them
+ * all; docs/configuration.md is generated from the same table). Sizes accept plain integers or
+ * humanized byte sizes ("256KB", "1.5MiB"); durations accept Prometheus ("1h30m", "7d") and Go
+ * ("1.5h", "300ms") forms. Loading never exits: errors name the file, line and key. */
+#ifndef ST_CONFIG_CONFIG_H
+#define ST_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ST_CONFIG_MAX_PERIODS 16
+
+typedef struct {
+    int64_t from_day;       /* UTC day number the period starts at (from: "YYYY-MM-DD") */
+    char store[16];         /* "lmdb" (also accepts "tsdb" as an alias) */
+    char object_store[16];  /* "filesystem" (later: "s3") */
+    char schema[16];        /* "v13" or "strata-v1" */
+    char index_prefix[32];  /* "index_" */
+    int64_t index_period_ns;/* must be 24h */
+} st_period_config_t;
+
+typedef struct {
+    /* top level */
+    bool auth_enabled;          /* auth_enabled: false -> every request is tenant auth.no_auth_tenant */
+    char no_auth_tenant[151];   /* default "fake" */
+
+    struct {
+        char http_listen_address[256]; /* default "127.0.0.1" */
+        int http_listen_port;          /* default 3100 */
+        int64_t http_server_read_timeout_ns;  /* 30s: whole request (headers + body) must arrive */
+        int64_t http_server_write_timeout_ns; /* 30s: response must drain */
+        int64_t http_server_idle_timeout_ns;  /* 120s: keep-alive idle */
+        size_t http_max_header_bytes;         /* 1MiB */
+        int http_listen_conn_limit;           /* 0 = unlimited */
+        char log_level[8];                    /* error|warn|info|debug, default info */
+        char log_format[8];                   /* logfmt (only) */
+        int64_t graceful_shutdown_timeout_ns; /* 30s */
+    } server;
+
+    struct {
+        char path_prefix[1024]; /* default "./data" */
+    } common;
+
+    struct {
+        size_t max_recv_msg_size;      /* 100MiB compressed body limit (413 above) */
+        size_t max_decompressed_size;  /* 5000MiB decompressed body limit (413 above) */
+    } distributor;
+
+    struct {
+        size_t chunk_block_size;       /* 262144: head bytes (uncompressed) cut into one block */
+        size_t chunk_target_size;      /* 1572864: compressed chunk size that closes a chunk */
+        char chunk_encoding[16];       /* "zstd" (only) */
+        int zstd_level;                /* strata extension: 3 */
+        int64_t max_chunk_age_ns;      /* 2h */
+        int64_t chunk_idle_period_ns;  /* 30m */
+        int64_t flush_check_period_ns; /* 30s */
+        struct {
+            char dir[1024];            /* default <path_prefix>/wal */
+            bool flush_on_shutdown;    /* true: SIGTERM cuts every head into a chunk */
+            size_t segment_size;       /* strata: 64MiB WAL segment files */
+            size_t max_pending_bytes;  /* strata: 256MiB queued but not yet written -> 503 */
+            size_t max_size;           /* strata: 1GiB on disk -> force flush of the oldest heads */
+        } wal;
+    } ingester;
+
+    struct {
+        struct {
+            char directory[1024];      /* default <path_prefix>/chunks */
+        } filesystem;
+        struct {
+            char directory[1024];      /* default <path_prefix>/index */
+            size_t map_size;           /* 64GiB virtual map size */
+        } lmdb;
+    } storage_config;
+
+    struct {
+        st_period_config_t configs[ST_CONFIG_MAX_PERIODS];
+        int nconfigs;                  /* default: one period from 2020-01-01, lmdb, v13, 24h */
+    } schema_config;
+
+    struct {
+        int max_entries_limit_per_query;   /* 5000 */
+        int64_t max_query_length_ns;       /* 721h */
+        int max_query_series;              /* 500 */
+        int64_t query_timeout_ns;          /* 1m */
+        bool reject_old_samples;           /* true */
+        int64_t reject_old_samples_max_age_ns; /* 168h */
+        int64_t creation_grace_period_ns;  /* 10m */
+        size_t max_line_size;              /* 256KB (0 = none) */
+        bool max_line_size_truncate;       /* false */
+        int max_label_names_per_series;    /* 15 */
+        int max_label_name_length;         /* 1024 */
+        int max_label_value_length;        /* 2048 */
+    } limits_config;
+
+    struct {
+        int max_concurrent;                /* 4: queries evaluated at once */
+    } querier;
+} st_config_t;
+
+/* Fills every field with its default (paths derived from common.path_prefix). */
+void st_config_defaults(st_config_t *c);
+
+/* Loads path over the defaults, then derives paths and validates. On failure returns ST_EPARSE
+ * (or -errno when the file cannot be read) and writes one or more human-readable lines into err
+ * (errsz bytes), each like "strata.yaml:12: server.http_listen_port: invalid integer \"x\"". */
+int st_config_load(st_config_t *c, const char *path, char *err, size_t errsz);
+
+/* Applies -key=value overrides from the command line (e.g. "server.http_listen_port=3101"),
+ * using the same keys as the YAML file. */
+int st_config_set(st_config_t *c, const char *key, const char *value, char *err, size_t errsz);
+
+/* Re-derives dependent defaults (directories under path_prefix) and checks cross-field rules. */
+int st_config_finish(st_config_t *c, char *err, size_t errsz);
+
+/* Writes the effective config as YAML (for GET /config) into a malloc'd string. */
+char *st_config_to_yaml(const st_config_t *c);
+
+/* Prints every key with its type, default and description (used by --help-config and docs). */
+void st_config_print_reference(FILE *out);
+
+#endif

@@ -1,0 +1,128 @@
+/* http.h: the HTTP/1.1 transport: a libuv TCP server, request parsing (Node's http-parser from
+ * Debian), routing, limits/timeouts and response writing. It knows nothing about logs.
+ *
+ * Threading: everything here runs on the loop thread, except the work callback given to
+ * st_http_queue_work, which runs on libuv's thread pool. A handler must eventually call exactly one
+ * st_http_respond* for its request (possibly later, from another loop callback). Requests on one
+ * connection are answered in order (pipelined requests wait). Keep-alive, chunked request bodies,
+ * Expect: 100-continue, header/body size limits (431/413), and read/idle/write timeouts (408 or close)
+ * are handled here. */
+#ifndef ST_HTTP_HTTP_H
+#define ST_HTTP_HTTP_H
+
+#include "common/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct st_http_server st_http_server_t;
+typedef struct st_http_req st_http_req_t;
+
+typedef enum {
+    ST_HTTP_GET = 1 << 0,
+    ST_HTTP_POST = 1 << 1,
+    ST_HTTP_PUT = 1 << 2,
+    ST_HTTP_DELETE = 1 << 3,
+    ST_HTTP_HEAD = 1 << 4,
+    ST_HTTP_OPTIONS = 1 << 5,
+    ST_HTTP_OTHER = 1 << 6
+} st_http_method_t;
+
+typedef struct {
+    st_str_t name;  /* as received */
+    st_str_t value; /* leading/trailing whitespace trimmed */
+} st_http_header_t;
+
+/* A parsed request. Everything is owned by the server and valid until the response is sent. */
+struct st_http_req {
+    st_http_method_t method;
+    st_str_t method_name;   /* "GET", ... */
+    st_str_t target;        /* raw request target, e.g. "/loki/api/v1/query?query=..." */
+    st_str_t path;          /* target up to '?', percent-decoded */
+    st_str_t query;         /* raw text after '?', not decoded ("" if none) */
+    st_http_header_t *headers;
+    size_t nheaders;
+    st_buf_t body;          /* the complete body, chunked transfer decoded; not content-decoded */
+    const char *remote_addr;/* "ip:port" */
+    int64_t start_ns;       /* monotonic time the first byte arrived */
+    st_str_t route;         /* the pattern of the route that matched (for metrics) */
+    void *user;             /* free for the handler */
+};
+
+typedef void (*st_http_handler_fn)(st_http_req_t *req, void *arg);
+
+typedef struct {
+    const char *host;               /* listen address, e.g. "127.0.0.1" or "0.0.0.0" or "::" */
+    int port;                       /* 0 = any free port (see st_http_port) */
+    size_t max_header_bytes;        /* request line + headers; over it: 431 and close */
+    size_t max_body_bytes;          /* over it: 413 (checked on Content-Length and while reading) */
+    int64_t read_timeout_ns;        /* whole request must arrive within this: else 408 and close */
+    int64_t write_timeout_ns;       /* response must drain within this: else close */
+    int64_t idle_timeout_ns;        /* keep-alive connection idle: close */
+    int max_connections;            /* 0 = unlimited; over it new connections are closed at once */
+} st_http_opts_t;
+
+/* Creates the server on loop and binds/listens. Returns 0 or a negative libuv/errno code. */
+int st_http_server_create(uv_loop_t *loop, const st_http_opts_t *opts, st_http_server_t **out);
+/* Actual bound port (useful with port 0). */
+int st_http_port(const st_http_server_t *s);
+/* Stops accepting; existing connections finish their current request and are closed after it.
+ * cb (optional) runs on the loop once every connection is gone. */
+void st_http_server_shutdown(st_http_server_t *s, void (*cb)(void *arg), void *arg);
+/* Frees the server (after shutdown completed and the loop no longer runs its handles). */
+void st_http_server_destroy(st_http_server_t *s);
+/* Number of open connections and of requests being handled (accepted, not yet answered). */
+size_t st_http_active_requests(const st_http_server_t *s);
+
+/* Routes. pattern is an exact path ("/ready") or ends with a "/*" wildcard segment somewhere:
+ * "/loki/api/v1/label/*\/values" matches one path segment at the star (exposed through
+ * st_http_path_param). Routes are tried in registration order. A path that matches a route's
+ * pattern but not its methods answers 405 (empty body); no match answers 404 "404 page not found\n".
+ * methods is a mask of st_http_method_t. */
+int st_http_route(st_http_server_t *s, unsigned methods, const char *pattern, st_http_handler_fn fn, void *arg);
+/* The path segment matched by the route's '*' ("" if none), percent-decoded. */
+st_str_t st_http_path_param(const st_http_req_t *r);
+
+/* Case-insensitive header lookup; returns false if absent. */
+bool st_http_header(const st_http_req_t *r, const char *name, st_str_t *value);
+
+/* Adds a response header (copied) before responding. */
+int st_http_add_header(st_http_req_t *r, const char *name, const char *value);
+/* Sends the response: status, Content-Type (NULL for none), body (copied; may be NULL with len 0).
+ * Adds Content-Length, Date and Connection headers. Must be called exactly once, on the loop thread. */
+void st_http_respond(st_http_req_t *r, int status, const char *content_type, const void *body, size_t len);
+/* Same, taking ownership of body's bytes (no copy); body is left empty. */
+void st_http_respond_buf(st_http_req_t *r, int status, const char *content_type, st_buf_t *body);
+/* Loki-style plain-text error: "text/plain; charset=utf-8", body = msg (+ "\n" when newline). */
+void st_http_respond_error(st_http_req_t *r, int status, const char *msg, bool newline);
+
+/* True once the client has gone away; a handler may still respond (the response is dropped). */
+bool st_http_client_gone(const st_http_req_t *r);
+
+/* Runs work(r, arg) on the libuv thread pool, then done(r, arg) on the loop thread. The request stays
+ * valid throughout even if the client disconnects. Returns 0 or a libuv error. */
+int st_http_queue_work(st_http_req_t *r, void (*work)(st_http_req_t *, void *),
+                       void (*done)(st_http_req_t *, void *), void *arg);
+
+/* Query-string helpers (application/x-www-form-urlencoded). A POST with that Content-Type has its
+ * body's fields merged after the URL's. Values are percent/plus-decoded into malloc'd strings. */
+typedef struct {
+    struct {
+        char *key;
+        char *value;
+        size_t value_len;
+    } *v;
+    size_t n;
+} st_http_form_t;
+
+/* Parses r->query and, for form POSTs, the body. Returns 0 or -ENOMEM. */
+int st_http_form_parse(const st_http_req_t *r, st_http_form_t *out);
+/* First value of key, or NULL. */
+const char *st_http_form_get(const st_http_form_t *f, const char *key);
+void st_http_form_free(st_http_form_t *f);
+/* Percent-decodes (and '+' to space when plus is true) into out. Returns 0 or ST_EPARSE. */
+int st_url_decode(st_str_t s, bool plus, st_buf_t *out);
+
+#endif
