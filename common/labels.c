@@ -433,3 +433,24 @@ int st_labels_format(const st_labels_t *l, st_buf_t *out)
     }
     return st_buf_putc(out, '}');
 }
+
+bool st_matcher_matches(const st_matcher_t *m, st_str_t value)
+{
+    switch (m->type) {
+    case ST_MATCH_EQ: return st_str_eq(value, m->value);
+    case ST_MATCH_NEQ: return !st_str_eq(value, m->value);
+    case ST_MATCH_RE: return m->re_match(m->re, value);
+    case ST_MATCH_NRE: return !m->re_match(m->re, value);
+    }
+    return false;
+}
+
+bool st_matchers_match(const st_matcher_t *m, size_t n, const st_labels_t *l)
+{
+    for (size_t i = 0; i < n; i++) {
+        st_str_t v = st_str("", 0);
+        st_labels_get(l, m[i].name, &v);
+        if (!st_matcher_matches(&m[i], v)) return false;
+    }
+    return true;
+}

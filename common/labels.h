@@ -46,4 +46,21 @@ int st_go_unquote(st_str_t s, st_buf_t *out, size_t *used);
 /* [a-zA-Z_][a-zA-Z0-9_]* */
 bool st_label_name_valid(st_str_t name);
 
+/* A label matcher as in a LogQL/Prometheus selector. Regex matchers carry a full-match test supplied
+ * by the caller (the query layer owns the regex engine); re is passed back to it. */
+typedef enum { ST_MATCH_EQ, ST_MATCH_NEQ, ST_MATCH_RE, ST_MATCH_NRE } st_match_type_t;
+
+typedef struct {
+    st_match_type_t type;
+    st_str_t name;
+    st_str_t value;
+    bool (*re_match)(const void *re, st_str_t s); /* RE/NRE only: true if re matches all of s */
+    const void *re;
+} st_matcher_t;
+
+/* Applies one matcher to a value (an absent label is the empty string). */
+bool st_matcher_matches(const st_matcher_t *m, st_str_t value);
+/* True if every matcher accepts the corresponding label of l. */
+bool st_matchers_match(const st_matcher_t *m, size_t n, const st_labels_t *l);
+
 #endif

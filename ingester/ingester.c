@@ -1,0 +1,1274 @@
+/* ingester.c: streams, heads, apply, flusher and snapshots (see ingester.h for the life of an entry).
+ *
+ * Locking: ing->mu guards the stream table and every stream/chunk field that queries read. The WAL
+ * thread applies records under mu; the flusher thread compresses and writes chunk files outside mu
+ * (chunk writers are flusher-only) and takes mu only to publish results. Sealed heads are immutable
+ * and reference-counted so snapshots can share them without copying. */
+#include "ingester/ingester.h"
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
+#include "ingester/wal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REC_ENTRIES 1
+#define HEAD_ENTRY_HDR 16 /* i64 ts, u32 line length, u32 md length */
+
+/* ---- heads ---------------------------------------------------------------------------------------- */
+
+typedef struct head {
+    st_buf_t buf; /* HEAD_ENTRY_HDR + line + md, repeated, in arrival order */
+    uint32_t n;
+    int64_t min_ts, max_ts;
+    bool sorted;  /* arrival order is time order */
+    uint64_t bytes;
+    _Atomic int refs;
+} head_t;
+
+static head_t *head_new(void)
+{
+    head_t *h = calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->min_ts = INT64_MAX;
+    h->max_ts = INT64_MIN;
+    h->sorted = true;
+    atomic_init(&h->refs, 1);
+    return h;
+}
+
+static void head_unref(head_t *h)
+{
+    if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
+        st_buf_free(&h->buf);
+        free(h);
+    }
+}
+
+static int head_append(head_t *h, int64_t ts, st_str_t line, st_str_t md)
+{
+    ST_TRY(st_buf_reserve(&h->buf, HEAD_ENTRY_HDR + line.n + md.n));
+    uint8_t *p = (uint8_t *)h->buf.data + h->buf.len;
+    st_put_u64le(p, (uint64_t)ts);
+    st_put_u32le(p + 8, (uint32_t)line.n);
+    st_put_u32le(p + 12, (uint32_t)md.n);
+    memcpy(p + HEAD_ENTRY_HDR, line.p, line.n);
+    if (md.n) memcpy(p + HEAD_ENTRY_HDR + line.n, md.p, md.n);
+    h->buf.len += HEAD_ENTRY_HDR + line.n + md.n;
+    if (h->n > 0 && ts < h->max_ts) h->sorted = false;
+    if (ts < h->min_ts) h->min_ts = ts;
+    if (ts > h->max_ts) h->max_ts = ts;
+    h->n++;
+    h->bytes += line.n + md.n;
+    return 0;
+}
+
+typedef struct {
+    int64_t ts;
+    uint32_t idx;
+} sort_key_t;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const sort_key_t *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Builds a time-sorted array of views into the head's bytes (stable for equal timestamps). */
+static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry_t **out, size_t *nout)
+{
+    st_entry_t *e = malloc((h->n ? h->n : 1) * sizeof *e);
+    if (e == NULL) return -ENOMEM;
+    size_t n = 0;
+    const uint8_t *p = (const uint8_t *)h->buf.data, *end = p + h->buf.len;
+    while (p < end) {
+        int64_t ts = (int64_t)st_get_u64le(p);
+        uint32_t ll = st_get_u32le(p + 8), ml = st_get_u32le(p + 12);
+        if (ts >= from && ts <= through) {
+            e[n].ts = ts;
+            e[n].line = st_str((const char *)p + HEAD_ENTRY_HDR, ll);
+            e[n].md = st_str((const char *)p + HEAD_ENTRY_HDR + ll, ml);
+            n++;
+        }
+        p += HEAD_ENTRY_HDR + ll + ml;
+    }
+    if (!h->sorted && n > 1) {
+        sort_key_t *k = malloc(n * sizeof *k);
+        st_entry_t *s = malloc(n * sizeof *s);
+        if (k == NULL || s == NULL) {
+            free(k);
+            free(s);
+            free(e);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) k[i] = (sort_key_t){e[i].ts, (uint32_t)i};
+        qsort(k, n, sizeof *k, cmp_key);
+        for (size_t i = 0; i < n; i++) s[i] = e[k[i].idx];
+        free(k);
+        free(e);
+        e = s;
+    }
+    *out = e;
+    *nout = n;
+    return 0;
+}
+
+/* ---- chunks being built ------------------------------------------------------------------------- */
+
+typedef struct ochunk {
+    st_chunk_writer_t *w;   /* flusher only */
+    char *path;             /* current file path (NULL before the first block); under mu */
+    st_block_meta_t *blocks;/* published copy; under mu */
+    uint32_t nblocks;
+    head_t **pending;       /* sealed heads waiting to be written; under mu */
+    size_t npending, cappending;
+    uint64_t chunk_id;      /* assigned when finishing */
+    bool finalizing, finished, renamed;
+    uint64_t min_seq, max_seq;
+    uint64_t written;       /* compressed bytes so far */
+    int64_t min_ts, max_ts;
+    uint64_t entries, raw_bytes;
+    uint32_t crc;
+    uint64_t size;
+} ochunk_t;
+
+typedef struct stream {
+    uint64_t id;
+    char *tenant;
+    char *canon;
+    size_t canon_len;
+    st_labels_t labels;
+    head_t *head;
+    ochunk_t *open;
+    ochunk_t **fin;
+    size_t nfin, capfin;
+    uint64_t flushed_seq;
+    uint64_t last_seq;
+    uint64_t min_unflushed_seq; /* first seq not in any finalizing/committed chunk; 0 = none */
+    int64_t first_write_mono, last_write_mono;
+    int64_t last_ts;
+    uint64_t last_hash;
+    bool has_last;
+    struct stream *next; /* hash chain */
+} stream_t;
+
+struct st_ingester {
+    st_ingester_opts_t o;
+    char *open_dir;
+    pthread_mutex_t mu;
+    stream_t **tab;
+    size_t tabcap, nstreams;
+    st_wal_t *wal;
+    _Atomic bool replaying;
+    _Atomic uint64_t head_bytes;
+    /* flusher */
+    pthread_t flusher;
+    bool flusher_running;
+    pthread_mutex_t fmu;
+    pthread_cond_t fcv;
+    bool fstop, fwake, fforce;
+    uint64_t force_gen, force_done; /* st_ingester_flush waits for its generation */
+    pthread_cond_t fdone;
+    uint64_t next_chunk_id;
+    uint64_t committed_seq; /* highest WAL seq recorded as flushed in the index (flusher only) */
+    uint64_t open_counter;
+    uint64_t chunks_flushed;
+    uint64_t nopen;
+    /* metrics */
+    st_metric_t *m_entries, *m_bytes, *m_dups, *m_chunks, *m_chunk_bytes, *m_chunk_raw, *m_flush_fail,
+        *m_streams_created, *m_flush_lat;
+};
+
+/* ---- stream table (chained hash on the stream id) ------------------------------------------------ */
+
+static stream_t *table_get(st_ingester_t *ing, uint64_t id)
+{
+    for (stream_t *s = ing->tab[id & (ing->tabcap - 1)]; s; s = s->next)
+        if (s->id == id) return s;
+    return NULL;
+}
+
+static int table_put(st_ingester_t *ing, stream_t *s)
+{
+    if (ing->nstreams + 1 > ing->tabcap) {
+        size_t cap = ing->tabcap * 2;
+        stream_t **t = calloc(cap, sizeof *t);
+        if (t == NULL) return -ENOMEM;
+        for (size_t i = 0; i < ing->tabcap; i++) {
+            stream_t *x = ing->tab[i];
+            while (x) {
+                stream_t *n = x->next;
+                x->next = t[x->id & (cap - 1)];
+                t[x->id & (cap - 1)] = x;
+                x = n;
+            }
+        }
+        free(ing->tab);
+        ing->tab = t;
+        ing->tabcap = cap;
+    }
+    size_t b = s->id & (ing->tabcap - 1);
+    s->next = ing->tab[b];
+    ing->tab[b] = s;
+    ing->nstreams++;
+    return 0;
+}
+
+static void ochunk_free(ochunk_t *c)
+{
+    if (c == NULL) return;
+    st_chunk_writer_free(c->w);
+    for (size_t i = 0; i < c->npending; i++) head_unref(c->pending[i]);
+    free(c->pending);
+    free(c->blocks);
+    free(c->path);
+    free(c);
+}
+
+static void stream_free(stream_t *s)
+{
+    if (s == NULL) return;
+    head_unref(s->head);
+    ochunk_free(s->open);
+    for (size_t i = 0; i < s->nfin; i++) ochunk_free(s->fin[i]);
+    free(s->fin);
+    st_labels_free(&s->labels);
+    free(s->tenant);
+    free(s->canon);
+    free(s);
+}
+
+/* ---- pushes ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    st_buf_t canon;
+    st_buf_t rec;
+    uint64_t id;
+    uint32_t n;
+    size_t count_off;
+} push_stream_t;
+
+struct st_push {
+    char *tenant;
+    push_stream_t *s;
+    size_t n, cap;
+    uint32_t *tab; /* open addressing: index+1 of a stream, by canonical-label hash */
+    size_t tabcap;
+    uint64_t entries, bytes;
+    st_wal_ticket_t ticket;
+    void *owner;
+    int status;
+};
+
+int st_push_new(const char *tenant, st_push_t **out)
+{
+    st_push_t *p = calloc(1, sizeof *p);
+    if (p == NULL) return -ENOMEM;
+    p->tenant = strdup(tenant);
+    if (p->tenant == NULL) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->ticket.owner = p;
+    *out = p;
+    return 0;
+}
+
+void st_push_free(st_push_t *p)
+{
+    if (p == NULL) return;
+    for (size_t i = 0; i < p->n; i++) {
+        st_buf_free(&p->s[i].canon);
+        st_buf_free(&p->s[i].rec);
+    }
+    free(p->s);
+    free(p->tab);
+    free(p->tenant);
+    free(p);
+}
+
+static uint64_t stream_id_of(const char *tenant, st_str_t canon)
+{
+    /* hash(tenant \xff labels): two-step to avoid a copy */
+    uint64_t ht = st_hash64(tenant, strlen(tenant));
+    uint64_t hl = st_hash64(canon.p, canon.n);
+    uint64_t x = ht * 0x9E3779B97F4A7C15ULL ^ hl;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x ? x : 1;
+}
+
+static int push_grow_tab(st_push_t *p)
+{
+    size_t cap = p->tabcap ? p->tabcap * 2 : 64;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (t == NULL) return -ENOMEM;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t b = p->s[i].id & (cap - 1);
+        while (t[b]) b = (b + 1) & (cap - 1);
+        t[b] = (uint32_t)i + 1;
+    }
+    free(p->tab);
+    p->tab = t;
+    p->tabcap = cap;
+    return 0;
+}
+
+int st_push_stream(st_push_t *p, const st_labels_t *labels, size_t *idx)
+{
+    st_buf_t canon = ST_BUF_INIT;
+    ST_TRY(st_labels_format(labels, &canon));
+    uint64_t id = stream_id_of(p->tenant, st_str(canon.data, canon.len));
+    if (p->tabcap == 0 || (p->n + 1) * 2 > p->tabcap) {
+        int rc = push_grow_tab(p);
+        if (rc < 0) {
+            st_buf_free(&canon);
+            return rc;
+        }
+    }
+    size_t b = id & (p->tabcap - 1);
+    while (p->tab[b]) {
+        push_stream_t *s = &p->s[p->tab[b] - 1];
+        if (s->id == id && s->canon.len == canon.len && memcmp(s->canon.data, canon.data, canon.len) == 0) {
+            st_buf_free(&canon);
+            *idx = p->tab[b] - 1;
+            return 0;
+        }
+        b = (b + 1) & (p->tabcap - 1);
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        push_stream_t *s = realloc(p->s, cap * sizeof *s);
+        if (s == NULL) {
+            st_buf_free(&canon);
+            return -ENOMEM;
+        }
+        p->s = s;
+        p->cap = cap;
+    }
+    push_stream_t *s = &p->s[p->n];
+    memset(s, 0, sizeof *s);
+    s->canon = canon;
+    s->id = id;
+    int rc = st_wal_record_begin(&s->rec, REC_ENTRIES);
+    if (rc == 0) rc = st_buf_put_lstr(&s->rec, p->tenant, strlen(p->tenant));
+    if (rc == 0) rc = st_buf_put_lstr(&s->rec, canon.data, canon.len);
+    if (rc == 0) rc = st_buf_put_u64le(&s->rec, id);
+    s->count_off = s->rec.len;
+    if (rc == 0) rc = st_buf_put_u32le(&s->rec, 0);
+    if (rc < 0) {
+        st_buf_free(&s->canon);
+        st_buf_free(&s->rec);
+        return rc;
+    }
+    p->tab[b] = (uint32_t)p->n + 1;
+    *idx = p->n++;
+    return 0;
+}
+
+int st_push_entry(st_push_t *p, size_t idx, int64_t ts, st_str_t line, st_str_t md)
+{
+    push_stream_t *s = &p->s[idx];
+    st_buf_t *r = &s->rec;
+    ST_TRY(st_buf_reserve(r, 30 + line.n + md.n));
+    st_buf_put_uvarint(r, st_zigzag(ts));
+    st_buf_put_lstr(r, line.p, line.n);
+    st_buf_put_lstr(r, md.p, md.n);
+    s->n++;
+    p->entries++;
+    p->bytes += line.n + md.n;
+    return 0;
+}
+
+size_t st_push_nstreams(const st_push_t *p) { return p->n; }
+st_str_t st_push_stream_labels(const st_push_t *p, size_t idx) { return st_str(p->s[idx].canon.data, p->s[idx].canon.len); }
+uint64_t st_push_entries(const st_push_t *p) { return p->entries; }
+uint64_t st_push_bytes(const st_push_t *p) { return p->bytes; }
+const char *st_push_tenant(const st_push_t *p) { return p->tenant; }
+void st_push_set_owner(st_push_t *p, void *owner) { p->owner = owner; }
+void *st_push_owner(const st_push_t *p) { return p->owner; }
+int st_push_status(const st_push_t *p) { return p->status; }
+
+int st_ingester_push(st_ingester_t *ing, st_push_t *p)
+{
+    st_buf_t *recs = malloc((p->n ? p->n : 1) * sizeof *recs);
+    if (recs == NULL) return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->s[i].n == 0) continue;
+        st_put_u32le((uint8_t *)p->s[i].rec.data + p->s[i].count_off, p->s[i].n);
+        recs[n++] = p->s[i].rec;
+    }
+    if (n == 0) {
+        free(recs);
+        p->status = 0;
+        return 1;
+    }
+    int rc = st_wal_submit(ing->wal, recs, n, &p->ticket);
+    if (rc == 0) {
+        /* ownership of the record bytes moved to the WAL */
+        for (size_t i = 0; i < p->n; i++)
+            if (p->s[i].n) p->s[i].rec = ST_BUF_INIT;
+    }
+    free(recs);
+    return rc;
+}
+
+/* ---- apply (WAL thread, and replay at start-up) -------------------------------------------------- */
+
+static stream_t *stream_create(st_ingester_t *ing, uint64_t id, st_str_t tenant, st_str_t canon)
+{
+    stream_t *s = calloc(1, sizeof *s);
+    if (s == NULL) return NULL;
+    s->id = id;
+    s->tenant = st_str_dup(tenant);
+    s->canon = st_str_dup(canon);
+    s->canon_len = canon.n;
+    char err[256];
+    if (!s->tenant || !s->canon || st_labels_parse(canon, &s->labels, err) < 0) {
+        stream_free(s);
+        return NULL;
+    }
+    /* What is already flushed (the stream may have been dropped from memory, or this is replay). */
+    st_index_read_t *r;
+    if (st_index_read_begin(ing->o.index, &r) == 0) {
+        st_str_t lt;
+        uint64_t seq;
+        if (st_index_stream(r, s->tenant, id, &lt, &seq) == 0) s->flushed_seq = seq;
+        st_index_read_end(r);
+    }
+    if (table_put(ing, s) < 0) {
+        stream_free(s);
+        return NULL;
+    }
+    st_counter_inc(ing->m_streams_created);
+    return s;
+}
+
+static void flusher_wake(st_ingester_t *ing)
+{
+    pthread_mutex_lock(&ing->fmu);
+    ing->fwake = true;
+    pthread_cond_signal(&ing->fcv);
+    pthread_mutex_unlock(&ing->fmu);
+}
+
+/* Moves the stream's head to its open chunk's pending list. Under mu. */
+static int seal_head(st_ingester_t *ing, stream_t *s)
+{
+    if (s->head == NULL || s->head->n == 0) return 0;
+    if (s->open == NULL) {
+        s->open = calloc(1, sizeof *s->open);
+        if (s->open == NULL) return -ENOMEM;
+        s->open->min_ts = INT64_MAX;
+        s->open->max_ts = INT64_MIN;
+        ing->nopen++;
+    }
+    ochunk_t *c = s->open;
+    if (c->npending == c->cappending) {
+        size_t cap = c->cappending ? c->cappending * 2 : 4;
+        head_t **p = realloc(c->pending, cap * sizeof *p);
+        if (p == NULL) return -ENOMEM;
+        c->pending = p;
+        c->cappending = cap;
+    }
+    c->pending[c->npending++] = s->head;
+    s->head = NULL;
+    return 0;
+}
+
+static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payload, size_t n)
+{
+    st_reader_t r = st_reader(payload, n);
+    uint8_t type = st_read_u8(&r);
+    st_read_u64le(&r);
+    if (type != REC_ENTRIES) {
+        ST_LOG_WARN("ingester", "msg=\"unknown WAL record type skipped\" type=%u seq=%llu", type, (unsigned long long)seq);
+        return;
+    }
+    st_str_t tenant = st_read_lstr(&r), canon = st_read_lstr(&r);
+    uint64_t id = st_read_u64le(&r);
+    uint32_t count = st_read_u32le(&r);
+    if (r.err || tenant.n == 0 || tenant.n > 150) {
+        ST_LOG_ERROR("ingester", "msg=\"malformed WAL record skipped\" seq=%llu", (unsigned long long)seq);
+        return;
+    }
+    pthread_mutex_lock(&ing->mu);
+    stream_t *s = table_get(ing, id);
+    if (s && (strlen(s->tenant) != tenant.n || memcmp(s->tenant, tenant.p, tenant.n) != 0 || s->canon_len != canon.n ||
+              memcmp(s->canon, canon.p, canon.n) != 0)) {
+        /* 64-bit id collision between different streams: astronomically rare; refuse to mix them. */
+        ST_LOG_ERROR("ingester", "msg=\"stream id collision; record dropped\" id=%016llx", (unsigned long long)id);
+        pthread_mutex_unlock(&ing->mu);
+        return;
+    }
+    if (s == NULL && (s = stream_create(ing, id, tenant, canon)) == NULL) {
+        pthread_mutex_unlock(&ing->mu);
+        ST_LOG_ERROR("ingester", "msg=\"cannot create stream; record dropped\" seq=%llu", (unsigned long long)seq);
+        return;
+    }
+    if (seq <= s->flushed_seq) {
+        pthread_mutex_unlock(&ing->mu);
+        return; /* replay: already in an indexed chunk */
+    }
+    int64_t now = st_mono_ns();
+    uint64_t added = 0, dups = 0, bytes = 0;
+    bool wake = false;
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t ts = st_unzigzag(st_read_uvarint(&r));
+        st_str_t line = st_read_lstr(&r), md = st_read_lstr(&r);
+        if (r.err) break;
+        /* Exact duplicate of the last accepted entry (same time, line and metadata): drop. */
+        uint64_t h = st_hash64(line.p, line.n) ^ (md.n ? st_hash64(md.p, md.n) * 31 : 0);
+        if (s->has_last && s->last_ts == ts && s->last_hash == h) {
+            dups++;
+            continue;
+        }
+        if (s->head == NULL && (s->head = head_new()) == NULL) break;
+        if (head_append(s->head, ts, line, md) < 0) break;
+        s->has_last = true;
+        s->last_ts = ts;
+        s->last_hash = h;
+        added++;
+        bytes += line.n + md.n;
+        if (s->head->buf.len >= ing->o.block_size) {
+            if (seal_head(ing, s) == 0) wake = true;
+        }
+    }
+    if (added) {
+        if (s->min_unflushed_seq == 0) s->min_unflushed_seq = seq;
+        if (s->first_write_mono == 0) s->first_write_mono = now;
+        s->last_write_mono = now;
+    }
+    s->last_seq = seq;
+    pthread_mutex_unlock(&ing->mu);
+    atomic_fetch_add(&ing->head_bytes, bytes);
+    st_counter_add(ing->m_entries, added);
+    st_counter_add(ing->m_bytes, bytes);
+    st_counter_add(ing->m_dups, dups);
+    if (wake) flusher_wake(ing);
+}
+
+static void wal_apply(void *arg, const uint8_t *payload, size_t n)
+{
+    st_ingester_t *ing = arg;
+    apply_record(ing, st_get_u64le(payload + ST_WAL_SEQ_OFFSET), payload, n);
+}
+
+static void wal_complete(void *arg, st_wal_ticket_t *list)
+{
+    st_ingester_t *ing = arg;
+    while (list) {
+        st_wal_ticket_t *next = list->next;
+        st_push_t *p = list->owner;
+        p->status = list->status;
+        if (ing->o.on_complete) ing->o.on_complete(ing->o.arg, p);
+        list = next;
+    }
+}
+
+static void replay_cb(void *arg, uint64_t seq, const uint8_t *payload, size_t n)
+{
+    apply_record(arg, seq, payload, n);
+}
+
+/* ---- flusher ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    stream_t *s;
+    ochunk_t *c;
+} work_t;
+
+static int work_push(work_t **w, size_t *n, size_t *cap, stream_t *s, ochunk_t *c)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        work_t *x = realloc(*w, nc * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        *w = x;
+        *cap = nc;
+    }
+    (*w)[(*n)++] = (work_t){s, c};
+    return 0;
+}
+
+/* Detaches the stream's open chunk (with the current head) for closing. Under mu. */
+static int detach_for_finalize(st_ingester_t *ing, stream_t *s)
+{
+    ST_TRY(seal_head(ing, s));
+    if (s->open == NULL) return 0;
+    if (s->nfin == s->capfin) {
+        size_t cap = s->capfin ? s->capfin * 2 : 2;
+        ochunk_t **f = realloc(s->fin, cap * sizeof *f);
+        if (f == NULL) return -ENOMEM;
+        s->fin = f;
+        s->capfin = cap;
+    }
+    ochunk_t *c = s->open;
+    c->finalizing = true;
+    c->min_seq = s->min_unflushed_seq;
+    c->max_seq = s->last_seq;
+    s->fin[s->nfin++] = c;
+    s->open = NULL;
+    s->min_unflushed_seq = 0;
+    s->first_write_mono = 0;
+    return 0;
+}
+
+/* Writes one pending head of c as a block (flusher thread, outside mu). */
+static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h)
+{
+    if (c->w == NULL) {
+        char path[4096];
+        pthread_mutex_lock(&ing->mu);
+        uint64_t n = ++ing->open_counter;
+        pthread_mutex_unlock(&ing->mu);
+        snprintf(path, sizeof path, "%s/%016llx-%08llx.chunk", ing->open_dir, (unsigned long long)s->id,
+                 (unsigned long long)n);
+        ST_TRY(st_chunk_writer_open(path, s->tenant, st_str(s->canon, s->canon_len), s->id, ing->o.zstd_level, &c->w));
+        char *p = strdup(path);
+        pthread_mutex_lock(&ing->mu);
+        free(c->path);
+        c->path = p;
+        pthread_mutex_unlock(&ing->mu);
+        if (p == NULL) return -ENOMEM;
+    }
+    st_entry_t *e;
+    size_t n;
+    ST_TRY(head_entries(h, INT64_MIN, INT64_MAX, &e, &n));
+    int rc = st_chunk_writer_add(c->w, e, n);
+    free(e);
+    if (rc < 0) return rc;
+    uint32_t nb;
+    const st_block_meta_t *bm = st_chunk_writer_blocks(c->w, &nb);
+    st_block_meta_t *copy = malloc(nb * sizeof *copy);
+    if (copy == NULL) return -ENOMEM;
+    memcpy(copy, bm, nb * sizeof *copy);
+    pthread_mutex_lock(&ing->mu);
+    free(c->blocks);
+    c->blocks = copy;
+    c->nblocks = nb;
+    /* drop the head we just wrote (always the first pending one) */
+    memmove(c->pending, c->pending + 1, (c->npending - 1) * sizeof *c->pending);
+    c->npending--;
+    c->written = st_chunk_writer_size(c->w);
+    if (h->min_ts < c->min_ts) c->min_ts = h->min_ts;
+    if (h->max_ts > c->max_ts) c->max_ts = h->max_ts;
+    c->entries += h->n;
+    c->raw_bytes += h->bytes;
+    pthread_mutex_unlock(&ing->mu);
+    atomic_fetch_sub(&ing->head_bytes, h->bytes);
+    head_unref(h);
+    return 0;
+}
+
+/* Finishes a closing chunk's file: footer, fsync, id, rename into place (flusher, outside mu). */
+static int finish_chunk(st_ingester_t *ing, ochunk_t *c)
+{
+    if (!c->finished) {
+        if (c->chunk_id == 0) c->chunk_id = ing->next_chunk_id++;
+        ST_TRY(st_chunk_writer_finish(c->w, &c->crc, &c->size));
+        c->finished = true;
+    }
+    if (!c->renamed) {
+        char rel[64], path[4096], dir[4096];
+        st_chunk_local_path(c->chunk_id, rel, sizeof rel);
+        snprintf(path, sizeof path, "%s/%s", ing->o.chunks_dir, rel);
+        snprintf(dir, sizeof dir, "%s/%.6s", ing->o.chunks_dir, rel);
+        ST_TRY(st_mkdirs(dir, 0755));
+        char *np = strdup(path);
+        if (np == NULL) return -ENOMEM;
+        pthread_mutex_lock(&ing->mu);
+        int rc = st_chunk_writer_rename(c->w, path);
+        if (rc == 0) {
+            free(c->path);
+            c->path = np;
+            c->renamed = true;
+        }
+        pthread_mutex_unlock(&ing->mu);
+        if (rc < 0) {
+            free(np);
+            return rc;
+        }
+        ST_TRY(st_fsync_dir(dir));
+        ST_TRY(st_fsync_dir(ing->open_dir));
+    }
+    return 0;
+}
+
+static void flush_cycle(st_ingester_t *ing, bool force)
+{
+    int64_t t0 = st_mono_ns();
+    bool pressure = ing->wal && st_wal_disk_bytes(ing->wal) > ing->o.wal_max_size;
+    work_t *work = NULL;
+    size_t nwork = 0, capwork = 0;
+
+    /* 1. decide what closes; collect chunks with pending heads or waiting to be indexed */
+    pthread_mutex_lock(&ing->mu);
+    for (size_t b = 0; b < ing->tabcap; b++) {
+        for (stream_t *s = ing->tab[b]; s; s = s->next) {
+            bool has_data = (s->head && s->head->n) || s->open;
+            if (has_data) {
+                bool close = force || pressure || (s->open && s->open->written >= ing->o.target_size) ||
+                             (s->first_write_mono && t0 - s->first_write_mono >= ing->o.max_chunk_age_ns) ||
+                             (t0 - s->last_write_mono >= ing->o.idle_period_ns);
+                if (close && detach_for_finalize(ing, s) < 0) continue;
+            }
+            if (s->open && s->open->npending) work_push(&work, &nwork, &capwork, s, s->open);
+            for (size_t i = 0; i < s->nfin; i++) work_push(&work, &nwork, &capwork, s, s->fin[i]);
+        }
+    }
+    pthread_mutex_unlock(&ing->mu);
+
+    /* 2. compress and write pending heads; a failure only skips that chunk for this cycle */
+    bool *failed = calloc(nwork ? nwork : 1, sizeof *failed);
+    if (failed == NULL) {
+        free(work);
+        return;
+    }
+    for (size_t i = 0; i < nwork; i++) {
+        ochunk_t *c = work[i].c;
+        for (;;) {
+            pthread_mutex_lock(&ing->mu);
+            head_t *h = c->npending ? c->pending[0] : NULL;
+            pthread_mutex_unlock(&ing->mu);
+            if (h == NULL) break;
+            int rc = write_pending(ing, work[i].s, c, h);
+            if (rc < 0) {
+                failed[i] = true;
+                st_counter_inc(ing->m_flush_fail);
+                ST_LOG_ERROR("ingester", "msg=\"writing chunk block failed; will retry\" stream=%016llx err=\"%s\"",
+                             (unsigned long long)work[i].s->id, st_strerror(rc));
+                break;
+            }
+        }
+    }
+
+    /* 3. finish closing chunks and 4. index them in one transaction */
+    st_index_write_t *w = NULL;
+    size_t ncommit = 0;
+    uint64_t max_seq = 0;
+    for (size_t i = 0; i < nwork; i++) {
+        ochunk_t *c = work[i].c;
+        stream_t *s = work[i].s;
+        if (!c->finalizing || c->npending || failed[i]) continue;
+        if (c->w == NULL) continue; /* no data ever written: dropped below */
+        int rc = finish_chunk(ing, c);
+        if (rc == 0 && w == NULL) rc = st_index_write_begin(ing->o.index, &w);
+        if (rc == 0) {
+            st_chunk_ref_t ref;
+            memset(&ref, 0, sizeof ref);
+            ref.chunk_id = c->chunk_id;
+            ref.stream_id = s->id;
+            ref.min_ts = c->min_ts;
+            ref.max_ts = c->max_ts;
+            ref.entries = (uint32_t)c->entries;
+            ref.raw_bytes = c->raw_bytes;
+            ref.size = c->size;
+            ref.crc32 = c->crc;
+            ref.loc.kind = ST_LOC_LOCAL;
+            st_chunk_local_path(c->chunk_id, ref.loc.path, sizeof ref.loc.path);
+            ref.loc.offset = 0;
+            ref.loc.length = c->size;
+            rc = st_index_put_chunk(w, s->tenant, &s->labels, st_str(s->canon, s->canon_len), &ref);
+            if (rc == 0) rc = st_index_set_flushed_seq(w, s->tenant, s->id, st_str(s->canon, s->canon_len), c->max_seq);
+            if (rc == 0) {
+                ncommit++;
+                if (c->max_seq > max_seq) max_seq = c->max_seq;
+            }
+        }
+        if (rc < 0) {
+            failed[i] = true;
+            st_counter_inc(ing->m_flush_fail);
+            ST_LOG_ERROR("ingester", "msg=\"closing chunk failed; will retry\" stream=%016llx err=\"%s\"",
+                         (unsigned long long)s->id, st_strerror(rc));
+            if (w) {
+                /* the transaction may be half-written: drop everything of this cycle, retry later */
+                st_index_write_abort(w);
+                w = NULL;
+                ncommit = 0;
+                for (size_t j = 0; j < nwork; j++) failed[j] = true;
+                break;
+            }
+        }
+    }
+    bool committed = false;
+    if (w) {
+        int rc = st_index_set_meta(w, "next_chunk_id", ing->next_chunk_id);
+        if (rc == 0 && max_seq > ing->committed_seq) rc = st_index_set_meta(w, "last_seq", max_seq);
+        if (rc == 0) rc = st_index_write_commit(w);
+        else st_index_write_abort(w);
+        if (rc < 0) {
+            ST_LOG_ERROR("ingester", "msg=\"index commit failed; will retry\" err=\"%s\"", st_strerror(rc));
+            st_counter_inc(ing->m_flush_fail);
+        } else {
+            committed = true;
+            if (max_seq > ing->committed_seq) ing->committed_seq = max_seq;
+        }
+    }
+
+    /* 5. publish: drop indexed chunks, evict idle empty streams, find what the WAL still needs */
+    uint64_t min_needed = UINT64_MAX;
+    pthread_mutex_lock(&ing->mu);
+    for (size_t i = 0; i < nwork; i++) {
+        ochunk_t *c = work[i].c;
+        stream_t *s = work[i].s;
+        bool done = c->finalizing && c->npending == 0 &&
+                    ((committed && c->finished && c->renamed && !failed[i]) || c->w == NULL);
+        if (!done) continue;
+        if (c->w != NULL) {
+            if (c->max_seq > s->flushed_seq) s->flushed_seq = c->max_seq;
+            ing->chunks_flushed++;
+            st_counter_inc(ing->m_chunks);
+            st_counter_add(ing->m_chunk_bytes, c->size);
+            st_counter_add(ing->m_chunk_raw, c->raw_bytes);
+        }
+        for (size_t j = 0; j < s->nfin; j++) {
+            if (s->fin[j] == c) {
+                memmove(s->fin + j, s->fin + j + 1, (s->nfin - j - 1) * sizeof *s->fin);
+                s->nfin--;
+                break;
+            }
+        }
+        ochunk_free(c);
+        ing->nopen--;
+        work[i].c = NULL;
+    }
+    for (size_t b = 0; b < ing->tabcap; b++) {
+        stream_t **pp = &ing->tab[b];
+        while (*pp) {
+            stream_t *s = *pp;
+            if (s->head == NULL && s->open == NULL && s->nfin == 0 && t0 - s->last_write_mono >= ing->o.idle_period_ns) {
+                *pp = s->next;
+                ing->nstreams--;
+                stream_free(s);
+                continue;
+            }
+            if (s->min_unflushed_seq && s->min_unflushed_seq < min_needed) min_needed = s->min_unflushed_seq;
+            for (size_t j = 0; j < s->nfin; j++)
+                if (s->fin[j]->min_seq && s->fin[j]->min_seq < min_needed) min_needed = s->fin[j]->min_seq;
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&ing->mu);
+    free(work);
+    free(failed);
+    /* (the replay loop walks the segment list: never trim while it runs) */
+    if (ing->wal && committed && !atomic_load(&ing->replaying)) st_wal_truncate(ing->wal, min_needed);
+    if (ncommit) st_histogram_observe(ing->m_flush_lat, (double)(st_mono_ns() - t0) / 1e9);
+}
+
+static void *flusher_main(void *arg)
+{
+    st_ingester_t *ing = arg;
+    pthread_mutex_lock(&ing->fmu);
+    for (;;) {
+        if (!ing->fwake && !ing->fstop && ing->force_done == ing->force_gen) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + ing->o.flush_check_period_ns;
+            ts.tv_sec += ns / ST_NS_PER_SEC;
+            ts.tv_nsec = ns % ST_NS_PER_SEC;
+            pthread_cond_timedwait(&ing->fcv, &ing->fmu, &ts);
+        }
+        if (ing->fstop) break;
+        uint64_t gen = ing->force_gen;
+        bool force = gen != ing->force_done;
+        ing->fwake = false;
+        pthread_mutex_unlock(&ing->fmu);
+        flush_cycle(ing, force);
+        pthread_mutex_lock(&ing->fmu);
+        if (force) {
+            ing->force_done = gen;
+            pthread_cond_broadcast(&ing->fdone);
+        }
+    }
+    pthread_mutex_unlock(&ing->fmu);
+    return NULL;
+}
+
+/* ---- open / close ------------------------------------------------------------------------------- */
+
+static int rm_dir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Deletes chunk files with ids >= next_id: renamed into place by a crashed run before being indexed.
+ * Only the directories that can hold such ids are listed. */
+static void sweep_orphans(st_ingester_t *ing, uint64_t next_id)
+{
+    DIR *d = opendir(ing->o.chunks_dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long hi;
+        if (strlen(e->d_name) != 6 || sscanf(e->d_name, "%6llx", &hi) != 1) continue;
+        if ((hi << 16) + 0xFFFF < next_id) continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", ing->o.chunks_dir, e->d_name);
+        DIR *sd = opendir(sub);
+        if (sd == NULL) continue;
+        struct dirent *f;
+        while ((f = readdir(sd)) != NULL) {
+            unsigned long long id;
+            if (sscanf(f->d_name, "%16llx.chunk", &id) != 1) continue;
+            if (id >= next_id) {
+                char p[8192];
+                snprintf(p, sizeof p, "%s/%s", sub, f->d_name);
+                ST_LOG_WARN("ingester", "msg=\"removing unindexed chunk left by a crash\" path=%s", p);
+                unlink(p);
+            }
+        }
+        closedir(sd);
+    }
+    closedir(d);
+}
+
+static double gauge_streams(void *arg)
+{
+    st_ingester_t *ing = arg;
+    pthread_mutex_lock(&ing->mu);
+    double v = (double)ing->nstreams;
+    pthread_mutex_unlock(&ing->mu);
+    return v;
+}
+
+static double gauge_head_bytes(void *arg) { return (double)atomic_load(&((st_ingester_t *)arg)->head_bytes); }
+static double gauge_wal_bytes(void *arg)
+{
+    st_ingester_t *ing = arg;
+    return ing->wal ? (double)st_wal_disk_bytes(ing->wal) : 0;
+}
+
+int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
+{
+    st_ingester_t *ing = calloc(1, sizeof *ing);
+    if (ing == NULL) return -ENOMEM;
+    ing->o = *o;
+    pthread_mutex_init(&ing->mu, NULL);
+    pthread_mutex_init(&ing->fmu, NULL);
+    pthread_cond_init(&ing->fcv, NULL);
+    pthread_cond_init(&ing->fdone, NULL);
+    ing->tabcap = 1024;
+    ing->tab = calloc(ing->tabcap, sizeof *ing->tab);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s/.open", o->chunks_dir);
+    ing->open_dir = strdup(buf);
+    int rc = -ENOMEM;
+    if (ing->tab == NULL || ing->open_dir == NULL) goto fail;
+    ing->m_entries = st_counter("strata_ingester_entries_total", "Entries applied to heads after WAL commit.", NULL);
+    ing->m_bytes = st_counter("strata_ingester_bytes_total", "Line and structured metadata bytes applied.", NULL);
+    ing->m_dups = st_counter("strata_ingester_duplicate_entries_total", "Exact duplicate entries dropped.", NULL);
+    ing->m_chunks = st_counter("strata_ingester_chunks_flushed_total", "Chunks written and indexed.", NULL);
+    ing->m_chunk_bytes = st_counter("strata_ingester_chunk_stored_bytes_total", "Compressed bytes of flushed chunks.", NULL);
+    ing->m_chunk_raw = st_counter("strata_ingester_chunk_raw_bytes_total", "Uncompressed bytes of flushed chunks.", NULL);
+    ing->m_flush_fail = st_counter("strata_ingester_flush_failures_total", "Failed chunk writes or index commits (retried).", NULL);
+    ing->m_streams_created = st_counter("strata_ingester_streams_created_total", "Streams created in memory.", NULL);
+    ing->m_flush_lat = st_histogram("strata_ingester_flush_duration_seconds", "Duration of flush cycles that indexed chunks.",
+                                    NULL, st_latency_buckets, st_latency_nbuckets);
+    st_gauge_fn("strata_ingester_memory_streams", "Streams held in memory.", NULL, gauge_streams, ing);
+    st_gauge_fn("strata_ingester_head_bytes", "Uncompressed bytes in heads not yet written to chunk blocks.", NULL,
+                gauge_head_bytes, ing);
+    st_gauge_fn("strata_wal_disk_bytes", "Bytes of WAL segments on disk.", NULL, gauge_wal_bytes, ing);
+
+    if ((rc = st_mkdirs(o->chunks_dir, 0755)) < 0 || (rc = st_mkdirs(ing->open_dir, 0755)) < 0) goto fail;
+    rm_dir_files(ing->open_dir);
+    uint64_t next_id = 1, last_seq = 0;
+    st_index_read_t *r;
+    if ((rc = st_index_read_begin(o->index, &r)) < 0) goto fail;
+    st_index_get_meta(r, "next_chunk_id", &next_id);
+    st_index_get_meta(r, "last_seq", &last_seq);
+    st_index_read_end(r);
+    if (next_id == 0) next_id = 1;
+    ing->next_chunk_id = next_id;
+    ing->committed_seq = last_seq;
+    sweep_orphans(ing, next_id);
+
+    if ((rc = pthread_create(&ing->flusher, NULL, flusher_main, ing)) != 0) {
+        rc = -rc;
+        goto fail;
+    }
+    ing->flusher_running = true;
+
+    st_wal_opts_t wo = {.dir = o->wal_dir,
+                        .segment_size = o->wal_segment_size,
+                        .max_pending = o->wal_max_pending,
+                        .apply = wal_apply,
+                        .complete = wal_complete,
+                        .arg = ing};
+    if ((rc = st_wal_open(&wo, &ing->wal)) < 0) goto fail;
+    uint64_t max_seq = 0;
+    int64_t t0 = st_mono_ns();
+    ing->replaying = true;
+    rc = st_wal_replay(ing->wal, replay_cb, ing, &max_seq);
+    ing->replaying = false;
+    if (rc < 0) goto fail;
+    if (max_seq)
+        ST_LOG_INFO("ingester", "msg=\"WAL replayed\" last_seq=%llu streams=%zu duration=%.3fs",
+                    (unsigned long long)max_seq, ing->nstreams, (double)(st_mono_ns() - t0) / 1e9);
+    if (last_seq > max_seq) max_seq = last_seq;
+    if ((rc = st_wal_start(ing->wal, max_seq + 1)) < 0) goto fail;
+    *out = ing;
+    return 0;
+fail:
+    st_ingester_close(ing, false);
+    return rc;
+}
+
+int st_ingester_flush(st_ingester_t *ing)
+{
+    pthread_mutex_lock(&ing->fmu);
+    uint64_t gen = ++ing->force_gen;
+    pthread_cond_signal(&ing->fcv);
+    while (ing->force_done < gen && ing->flusher_running) pthread_cond_wait(&ing->fdone, &ing->fmu);
+    pthread_mutex_unlock(&ing->fmu);
+    /* a failed cycle leaves work behind: report it */
+    pthread_mutex_lock(&ing->mu);
+    int rc = 0;
+    for (size_t b = 0; b < ing->tabcap && rc == 0; b++)
+        for (stream_t *s = ing->tab[b]; s && rc == 0; s = s->next)
+            if (s->nfin || s->open || (s->head && s->head->n)) rc = -EAGAIN;
+    pthread_mutex_unlock(&ing->mu);
+    return rc;
+}
+
+int st_ingester_close(st_ingester_t *ing, bool flush)
+{
+    if (ing == NULL) return 0;
+    int rc = 0;
+    if (ing->wal) st_wal_stop(ing->wal); /* completes everything pending; no new pushes */
+    if (flush && ing->flusher_running) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            rc = st_ingester_flush(ing);
+            if (rc == 0) break;
+        }
+        if (rc == 0 && ing->wal) rc = st_wal_reset(ing->wal);
+        if (rc < 0) ST_LOG_ERROR("ingester", "msg=\"flush on shutdown incomplete; WAL kept for replay\" err=\"%s\"", st_strerror(rc));
+    }
+    if (ing->flusher_running) {
+        pthread_mutex_lock(&ing->fmu);
+        ing->fstop = true;
+        pthread_cond_signal(&ing->fcv);
+        pthread_mutex_unlock(&ing->fmu);
+        pthread_join(ing->flusher, NULL);
+        ing->flusher_running = false;
+    }
+    st_wal_close(ing->wal);
+    if (ing->tab) {
+        for (size_t b = 0; b < ing->tabcap; b++) {
+            stream_t *s = ing->tab[b];
+            while (s) {
+                stream_t *n = s->next;
+                stream_free(s);
+                s = n;
+            }
+        }
+    }
+    free(ing->tab);
+    free(ing->open_dir);
+    pthread_mutex_destroy(&ing->mu);
+    pthread_mutex_destroy(&ing->fmu);
+    pthread_cond_destroy(&ing->fcv);
+    pthread_cond_destroy(&ing->fdone);
+    free(ing);
+    return rc;
+}
+
+void st_ingester_stats(st_ingester_t *ing, st_ingester_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&ing->mu);
+    out->streams = ing->nstreams;
+    out->open_chunks = ing->nopen;
+    out->chunks_flushed = ing->chunks_flushed;
+    pthread_mutex_unlock(&ing->mu);
+    out->head_bytes = atomic_load(&ing->head_bytes);
+    out->wal_bytes = ing->wal ? st_wal_disk_bytes(ing->wal) : 0;
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------------- */
+
+static void source_free(st_mem_source_t *src)
+{
+    free(src->entries);
+    if (src->is_file && src->fd >= 0) close(src->fd);
+    free(src->blocks);
+    head_unref(src->hold);
+}
+
+void st_mem_snapshot_free(st_mem_snapshot_t *s)
+{
+    if (s == NULL) return;
+    for (size_t i = 0; i < s->n; i++) {
+        st_mem_stream_t *m = &s->streams[i];
+        for (size_t j = 0; j < m->nsrc; j++) source_free(&m->src[j]);
+        free(m->src);
+        free(m->canon);
+        st_labels_free(&m->labels);
+    }
+    free(s->streams);
+    st_u64vec_free(&s->chunk_ids);
+    memset(s, 0, sizeof *s);
+}
+
+static int add_source(st_mem_stream_t *m, size_t *cap, st_mem_source_t src)
+{
+    if (m->nsrc == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        st_mem_source_t *x = realloc(m->src, nc * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        m->src = x;
+        *cap = nc;
+    }
+    m->src[m->nsrc++] = src;
+    return 0;
+}
+
+/* Adds a head (shared when sealed, copied when it is the live head) as an entries source. */
+static int snap_head(st_mem_stream_t *m, size_t *cap, head_t *h, bool live, int64_t from, int64_t through)
+{
+    if (h == NULL || h->n == 0 || h->max_ts < from || h->min_ts > through) return 0;
+    head_t *use = h;
+    if (live) {
+        use = head_new();
+        if (use == NULL) return -ENOMEM;
+        if (st_buf_append(&use->buf, h->buf.data, h->buf.len) < 0) {
+            head_unref(use);
+            return -ENOMEM;
+        }
+        use->n = h->n;
+        use->sorted = h->sorted;
+        use->min_ts = h->min_ts;
+        use->max_ts = h->max_ts;
+        use->bytes = h->bytes;
+    } else {
+        atomic_fetch_add(&h->refs, 1);
+    }
+    st_mem_source_t src;
+    memset(&src, 0, sizeof src);
+    src.fd = -1;
+    src.hold = use;
+    int rc = head_entries(use, from, through, &src.entries, &src.n);
+    if (rc == 0 && src.n == 0) {
+        source_free(&src);
+        return 0;
+    }
+    if (rc == 0) rc = add_source(m, cap, src);
+    if (rc < 0) source_free(&src);
+    return rc;
+}
+
+static int snap_chunk(st_mem_snapshot_t *out, st_mem_stream_t *m, size_t *cap, ochunk_t *c, int64_t from, int64_t through)
+{
+    for (size_t i = 0; i < c->npending; i++) ST_TRY(snap_head(m, cap, c->pending[i], false, from, through));
+    if (c->nblocks == 0 || c->path == NULL) return 0;
+    if (c->max_ts < from || c->min_ts > through) return 0;
+    st_mem_source_t src;
+    memset(&src, 0, sizeof src);
+    src.is_file = true;
+    src.fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (src.fd < 0) return -errno;
+    src.blocks = malloc(c->nblocks * sizeof *src.blocks);
+    if (src.blocks == NULL) {
+        close(src.fd);
+        return -ENOMEM;
+    }
+    memcpy(src.blocks, c->blocks, c->nblocks * sizeof *src.blocks);
+    src.nblocks = c->nblocks;
+    src.chunk_id = c->finished ? c->chunk_id : 0;
+    if (src.chunk_id) ST_TRY(st_u64vec_push(&out->chunk_ids, src.chunk_id));
+    int rc = add_source(m, cap, src);
+    if (rc < 0) source_free(&src);
+    return rc;
+}
+
+static void stream_bounds(const stream_t *s, int64_t *lo, int64_t *hi)
+{
+    int64_t a = INT64_MAX, b = INT64_MIN;
+#define WIDEN(x, y) do { if ((x) < a) a = (x); if ((y) > b) b = (y); } while (0)
+    if (s->head && s->head->n) WIDEN(s->head->min_ts, s->head->max_ts);
+    const ochunk_t *cs[1 + 8];
+    size_t nc = 0;
+    if (s->open) cs[nc++] = s->open;
+    for (size_t i = 0; i < s->nfin && nc < 9; i++) cs[nc++] = s->fin[i];
+    for (size_t k = 0; k < nc; k++) {
+        const ochunk_t *c = cs[k];
+        if (c->nblocks) WIDEN(c->min_ts, c->max_ts);
+        for (size_t i = 0; i < c->npending; i++) WIDEN(c->pending[i]->min_ts, c->pending[i]->max_ts);
+    }
+#undef WIDEN
+    *lo = a;
+    *hi = b;
+}
+
+int st_ingester_snapshot(st_ingester_t *ing, const char *tenant, const st_matcher_t *m, size_t nm, int64_t from,
+                         int64_t through, bool want_data, st_mem_snapshot_t *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&ing->mu);
+    for (size_t b = 0; b < ing->tabcap && rc == 0; b++) {
+        for (stream_t *s = ing->tab[b]; s && rc == 0; s = s->next) {
+            if (strcmp(s->tenant, tenant) != 0) continue;
+            int64_t lo, hi;
+            stream_bounds(s, &lo, &hi);
+            if (lo > hi || hi < from || lo > through) continue;
+            if (!st_matchers_match(m, nm, &s->labels)) continue;
+            if (out->n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                st_mem_stream_t *x = realloc(out->streams, nc * sizeof *x);
+                if (x == NULL) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                out->streams = x;
+                cap = nc;
+            }
+            st_mem_stream_t *ms = &out->streams[out->n];
+            memset(ms, 0, sizeof *ms);
+            ms->id = s->id;
+            ms->min_ts = lo;
+            ms->max_ts = hi;
+            ms->canon = strdup(s->canon);
+            if (ms->canon == NULL || st_labels_copy(&s->labels, &ms->labels) < 0) {
+                free(ms->canon);
+                rc = -ENOMEM;
+                break;
+            }
+            out->n++;
+            if (!want_data) continue;
+            size_t scap = 0;
+            for (size_t i = 0; i < s->nfin && rc == 0; i++) rc = snap_chunk(out, ms, &scap, s->fin[i], from, through);
+            if (rc == 0 && s->open) rc = snap_chunk(out, ms, &scap, s->open, from, through);
+            if (rc == 0) rc = snap_head(ms, &scap, s->head, true, from, through);
+        }
+    }
+    pthread_mutex_unlock(&ing->mu);
+    st_u64vec_sort_unique(&out->chunk_ids);
+    if (rc < 0) st_mem_snapshot_free(out);
+    return rc;
+}

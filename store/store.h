@@ -1,0 +1,153 @@
+/* store.h: the chunk format and chunk storage (docs/formats.md describes the bytes).
+ *
+ * A chunk holds the entries of one stream: a header naming the stream, zstd-compressed blocks of
+ * entries (timestamps as deltas, lengths and lines in separate columns), and a footer with per-block
+ * metadata (offset, sizes, entry count, min/max time, CRC-32) located by a fixed-size tail. Every
+ * offset is relative to the chunk's first byte, so a chunk can be stored alone in a file or as a byte
+ * range inside a larger pack object. Where a chunk lives is a st_chunk_loc_t, stored in the index;
+ * readers never derive it. Writers are single-threaded; readers are independent and thread safe. */
+#ifndef ST_STORE_STORE_H
+#define ST_STORE_STORE_H
+
+#include "common/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ST_CHUNK_VERSION 1
+#define ST_CHUNK_TAIL_SIZE 24
+
+/* ---- entries and blocks ---------------------------------------------------------------------- */
+
+/* One log entry. md is structured metadata encoded by st_md_* (uvarint count, then lstr pairs);
+ * empty when the entry has none. Views are borrowed. */
+typedef struct {
+    int64_t ts;
+    st_str_t line;
+    st_str_t md;
+} st_entry_t;
+
+/* Structured metadata: encode pairs into md bytes; iterate them back. */
+int st_md_encode(st_buf_t *out, const st_str_t *names, const st_str_t *values, size_t n);
+typedef struct {
+    st_reader_t r;
+    uint64_t left;
+} st_md_iter_t;
+void st_md_iter_init(st_md_iter_t *it, st_str_t md);
+/* Returns 1 with the next pair, 0 at the end, ST_ECORRUPT on malformed bytes. */
+int st_md_next(st_md_iter_t *it, st_str_t *name, st_str_t *value);
+
+/* A decoded block: column arrays over the decompressed bytes, all owned by the block and reused
+ * across st_block_decode calls. Entries are in ascending timestamp order. */
+typedef struct {
+    uint32_t n;
+    int64_t *ts;         /* n timestamps */
+    uint32_t *line_off;  /* n+1 offsets into lines */
+    const char *lines;   /* all lines back to back */
+    uint32_t *md_off;    /* n+1 offsets into md, or NULL when no entry has metadata */
+    const char *md;
+    st_buf_t raw;        /* decompressed bytes */
+    size_t cap;          /* capacity of the arrays */
+} st_block_t;
+
+void st_block_free(st_block_t *b);
+static inline st_entry_t st_block_entry(const st_block_t *b, uint32_t i)
+{
+    st_entry_t e;
+    e.ts = b->ts[i];
+    e.line = st_str(b->lines + b->line_off[i], b->line_off[i + 1] - b->line_off[i]);
+    e.md = b->md_off ? st_str(b->md + b->md_off[i], b->md_off[i + 1] - b->md_off[i]) : st_str("", 0);
+    return e;
+}
+
+/* Encodes entries (which must be sorted by ts) into the uncompressed block layout, appended to out. */
+int st_block_encode(const st_entry_t *e, size_t n, st_buf_t *out);
+/* Decodes an uncompressed block. min_ts is the block's minimum from its metadata. */
+int st_block_decode_raw(st_block_t *b, int64_t min_ts);
+
+/* ---- chunk metadata ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t offset;   /* of the compressed bytes, from the chunk start */
+    uint32_t clen;     /* compressed length */
+    uint32_t ulen;     /* uncompressed length */
+    uint32_t entries;
+    int64_t min_ts, max_ts;
+    uint32_t crc;      /* CRC-32 of the compressed bytes */
+} st_block_meta_t;
+
+typedef struct {
+    char *tenant;          /* owned */
+    char *labels;          /* owned, canonical label text */
+    uint64_t stream_id;
+    st_block_meta_t *blocks; /* owned */
+    uint32_t nblocks;
+    uint64_t entries;
+    int64_t min_ts, max_ts;
+    uint64_t raw_bytes;    /* sum of line + metadata bytes */
+    uint64_t size;         /* total chunk bytes (header..tail) */
+} st_chunk_info_t;
+
+void st_chunk_info_free(st_chunk_info_t *ci);
+
+/* ---- writing ----------------------------------------------------------------------------------- */
+
+typedef struct st_chunk_writer st_chunk_writer_t;
+
+/* Starts a chunk in a new file at path (O_EXCL) and writes its header. The writer keeps no file
+ * descriptor open between calls (an ingester may have thousands of open chunks); each call opens the
+ * file by its current path. Returns 0 or -errno. */
+int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, uint64_t stream_id,
+                         int zstd_level, st_chunk_writer_t **out);
+/* Renames the chunk file (same filesystem) and remembers the new path. */
+int st_chunk_writer_rename(st_chunk_writer_t *w, const char *newpath);
+const char *st_chunk_writer_path(const st_chunk_writer_t *w);
+/* Compresses and appends one block of sorted entries. After a failure the writer is sticky-failed. */
+int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n);
+/* Compressed bytes written so far (header + blocks). */
+uint64_t st_chunk_writer_size(const st_chunk_writer_t *w);
+/* Block metadata written so far (valid until the next add). */
+const st_block_meta_t *st_chunk_writer_blocks(const st_chunk_writer_t *w, uint32_t *n);
+/* Writes the footer and tail, fsyncs. *crc gets the CRC-32 of the whole chunk, *size its length. */
+int st_chunk_writer_finish(st_chunk_writer_t *w, uint32_t *crc, uint64_t *size);
+/* Frees the writer (an unfinished chunk's partial file stays for the caller to delete). NULL-safe. */
+void st_chunk_writer_free(st_chunk_writer_t *w);
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+/* Parses header + footer of a chunk held entirely in memory (e.g. fetched from object storage). */
+int st_chunk_parse(const void *p, size_t n, st_chunk_info_t *out);
+/* Reads header + footer from a file region [off, off+len) (len 0 = to the end of file). */
+int st_chunk_read_info(int fd, uint64_t off, uint64_t len, st_chunk_info_t *out);
+/* Verifies and decompresses one block from compressed bytes into b. */
+int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compressed);
+/* Reads (pread at base + m->offset), verifies and decompresses one block. scratch holds the
+ * compressed bytes. */
+int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch, st_block_t *b);
+
+/* Verifies every block checksum and the footer of a chunk file region; returns 0 or ST_ECORRUPT. */
+int st_chunk_verify(int fd, uint64_t off, uint64_t len);
+
+/* ---- locations ---------------------------------------------------------------------------------- */
+
+typedef enum {
+    ST_LOC_LOCAL = 0, /* a file under the chunks directory: path relative to it */
+    ST_LOC_S3 = 1     /* an object: bucket/key (later issues) */
+} st_loc_kind_t;
+
+typedef struct {
+    st_loc_kind_t kind;
+    char path[256];   /* relative path or object key */
+    uint64_t offset;  /* byte range of the chunk inside the file/object */
+    uint64_t length;
+} st_chunk_loc_t;
+
+/* Local chunk layout: "<id >> 16 as 6 hex>/<id as 16 hex>.chunk". */
+void st_chunk_local_path(uint64_t chunk_id, char *out, size_t outsz);
+
+/* fsync a directory (after renames/creates inside it). */
+int st_fsync_dir(const char *dir);
+/* mkdir -p */
+int st_mkdirs(const char *path, int mode);
+
+#endif
