@@ -286,6 +286,13 @@ size_t st_format_rfc3339(int64_t ns, char *out)
     return (size_t)n;
 }
 
+size_t st_format_rfc3339_sec(int64_t ns, char *out)
+{
+    int64_t secs = ns / ST_NS_PER_SEC;
+    if (ns % ST_NS_PER_SEC < 0) secs--;
+    return st_format_rfc3339(secs * ST_NS_PER_SEC, out);
+}
+
 /* Go's time.Duration.String(). */
 size_t st_format_go_duration(int64_t ns, char *out)
 {

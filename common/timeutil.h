@@ -31,6 +31,8 @@ int st_parse_go_duration(st_str_t s, int64_t *out_ns);
 /* Formats as RFC3339Nano in UTC ("2026-08-21T10:00:00.123Z", trailing zeros trimmed as Go does).
  * out must hold 40 bytes; returns the length. */
 size_t st_format_rfc3339(int64_t ns, char *out);
+/* Formats as Go's time.RFC3339 in UTC, whole seconds ("2026-08-21T10:00:00Z"). out: 32 bytes. */
+size_t st_format_rfc3339_sec(int64_t ns, char *out);
 /* Formats a duration the way Go's time.Duration.String() does ("1h0m0s", "721h0m0s", "1.5s"). */
 size_t st_format_go_duration(int64_t ns, char *out);
 /* Formats a duration the way Prometheus model.Duration.String() does ("1h", "30d1h", "5m"). */

@@ -74,6 +74,41 @@ int st_push_status(const st_push_t *p);
  * error. A push with no entries completes at once (on_complete is not called: returns 1). */
 int st_ingester_push(st_ingester_t *ing, st_push_t *p);
 
+/* ---- decoding and validating push bodies (Loki's distributor rules) --------------------------- */
+
+typedef struct {
+    int64_t now_ns;                      /* evaluation time (tests pin it) */
+    bool reject_old_samples;
+    int64_t reject_old_samples_max_age_ns;
+    int64_t creation_grace_period_ns;
+    size_t max_line_size;                /* 0 = unlimited */
+    bool max_line_size_truncate;
+    int max_label_names_per_series;
+    int max_label_name_length;
+    int max_label_value_length;
+    bool allow_structured_metadata;
+    size_t max_structured_metadata_size;
+    int max_structured_metadata_entries;
+} st_push_limits_t;
+
+/* Collected validation failures of one request, folded the way Loki reports them. */
+typedef struct {
+    st_buf_t text;      /* the 400 body once st_push_errors_finish ran */
+    size_t count;       /* failures recorded */
+    size_t dropped;     /* entries discarded */
+    void *priv;         /* internal grouping state */
+} st_push_errors_t;
+
+void st_push_errors_free(st_push_errors_t *e);
+
+/* Decodes a Loki JSON push body into p, validating each stream and entry against lim. Streams and
+ * entries that fail validation are left out and recorded in errs (store the rest, then answer 400
+ * with errs->text). Returns 0, or for a body that cannot be accepted at all ST_EPARSE (400) with the
+ * message in errs->text, or -ENOMEM. legacy selects the /api/prom/push shape
+ * ({"streams":[{"labels":"{..}","entries":[{"ts":"RFC3339","line":".."}]}]}). */
+int st_push_decode_json(st_str_t body, bool legacy, const st_push_limits_t *lim, st_push_t *p,
+                        st_push_errors_t *errs);
+
 /* ---- queries --------------------------------------------------------------------------------------- */
 
 /* One source of entries of an in-memory stream, each sorted by time. */

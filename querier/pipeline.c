@@ -1,0 +1,308 @@
+/* pipeline.c: compiled LogQL pipelines. Line filters become substring tests where the expression
+ * allows (plain literals, (?i) literals, alternations of literals), PCRE2 JIT matches otherwise,
+ * pattern and ip() tests; each compiled pipeline owns its match data and is used by one thread. */
+#include "querier/querier_int.h"
+
+#include "common/err.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef enum { ALT_LIT, ALT_LIT_CI, ALT_RE, ALT_PATTERN, ALT_IP } alt_kind_t;
+
+typedef struct {
+    alt_kind_t kind;
+    st_str_t lit;            /* LIT; LIT_CI: lower-cased copy (owned) */
+    char *owned;
+    const pcre2_code *re;
+    const st_logql_pattern_t *pat;
+    const st_logql_ip_t *ip;
+} alt_t;
+
+typedef struct {
+    bool negate;
+    alt_t *alts;
+    size_t n;
+} lfilter_t;
+
+struct st_pipeline {
+    lfilter_t *f;
+    size_t nf;
+    pcre2_match_data *md;
+    bool line_only;
+};
+
+static bool is_plain_literal(st_str_t s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (strchr("\\.+*?()|[]{}^$", s.p[i]) != NULL) return false;
+    return true;
+}
+
+/* Splits a|b|c into plain literals; false if any part is not plain (or empty). */
+static bool split_alternation(st_str_t s, st_str_t *parts, size_t max, size_t *n)
+{
+    *n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= s.n; i++) {
+        if (i == s.n || s.p[i] == '|') {
+            st_str_t part = st_str(s.p + start, i - start);
+            if (part.n == 0 || !is_plain_literal(part) || *n == max) return false;
+            parts[(*n)++] = part;
+            start = i + 1;
+        }
+    }
+    return *n > 1;
+}
+
+static int add_alt(lfilter_t *f, alt_t a)
+{
+    alt_t *x = realloc(f->alts, (f->n + 1) * sizeof *x);
+    if (x == NULL) return -ENOMEM;
+    f->alts = x;
+    f->alts[f->n++] = a;
+    return 0;
+}
+
+static int compile_line_filter(const st_logql_line_filter_t *lf, lfilter_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->negate = lf->op == ST_LOGQL_LINE_NOT_CONTAINS || lf->op == ST_LOGQL_LINE_NOT_REGEX ||
+                  lf->op == ST_LOGQL_LINE_NOT_PATTERN;
+    for (size_t i = 0; i < lf->n_alts; i++) {
+        const st_logql_line_alt_t *a = &lf->alts[i];
+        alt_t c;
+        memset(&c, 0, sizeof c);
+        if (a->is_ip) {
+            c.kind = ALT_IP;
+            c.ip = &a->ip;
+            ST_TRY(add_alt(out, c));
+            continue;
+        }
+        switch (lf->op) {
+        case ST_LOGQL_LINE_CONTAINS:
+        case ST_LOGQL_LINE_NOT_CONTAINS:
+            c.kind = ALT_LIT;
+            c.lit = a->value;
+            ST_TRY(add_alt(out, c));
+            break;
+        case ST_LOGQL_LINE_REGEX:
+        case ST_LOGQL_LINE_NOT_REGEX: {
+            st_str_t v = a->value;
+            st_str_t parts[16];
+            size_t np;
+            if (is_plain_literal(v)) {
+                c.kind = ALT_LIT;
+                c.lit = v;
+                ST_TRY(add_alt(out, c));
+            } else if (v.n > 4 && memcmp(v.p, "(?i)", 4) == 0 && is_plain_literal(st_str(v.p + 4, v.n - 4)) &&
+                       v.n > 4) {
+                c.kind = ALT_LIT_CI;
+                c.owned = malloc(v.n - 4 + 1);
+                if (c.owned == NULL) return -ENOMEM;
+                for (size_t k = 4; k < v.n; k++) c.owned[k - 4] = (char)tolower((unsigned char)v.p[k]);
+                c.lit = st_str(c.owned, v.n - 4);
+                ST_TRY(add_alt(out, c));
+            } else if (split_alternation(v, parts, 16, &np)) {
+                for (size_t k = 0; k < np; k++) {
+                    alt_t p;
+                    memset(&p, 0, sizeof p);
+                    p.kind = ALT_LIT;
+                    p.lit = parts[k];
+                    ST_TRY(add_alt(out, p));
+                }
+            } else {
+                c.kind = ALT_RE;
+                c.re = a->re;
+                ST_TRY(add_alt(out, c));
+            }
+            break;
+        }
+        case ST_LOGQL_LINE_PATTERN:
+        case ST_LOGQL_LINE_NOT_PATTERN:
+            c.kind = ALT_PATTERN;
+            c.pat = &a->pattern;
+            ST_TRY(add_alt(out, c));
+            break;
+        }
+    }
+    return 0;
+}
+
+int st_pipeline_compile(const st_logql_pipeline_t *p, st_pipeline_t **out, char *err)
+{
+    st_pipeline_t *pl = calloc(1, sizeof *pl);
+    if (pl == NULL) return -ENOMEM;
+    pl->line_only = true;
+    int rc = 0;
+    for (size_t i = 0; i < p->n && rc == 0; i++) {
+        const st_logql_stage_t *s = &p->v[i];
+        if (s->kind != ST_LOGQL_STAGE_LINE_FILTER) {
+            snprintf(err, 256, "this pipeline stage is not supported yet");
+            rc = ST_EPARSE;
+            break;
+        }
+        lfilter_t *f = realloc(pl->f, (pl->nf + 1) * sizeof *f);
+        if (f == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        pl->f = f;
+        rc = compile_line_filter(&s->line, &pl->f[pl->nf]);
+        pl->nf++;
+    }
+    if (rc == 0) {
+        pl->md = pcre2_match_data_create(1, NULL);
+        if (pl->md == NULL) rc = -ENOMEM;
+    }
+    if (rc < 0) {
+        st_pipeline_free(pl);
+        return rc;
+    }
+    *out = pl;
+    return 0;
+}
+
+void st_pipeline_free(st_pipeline_t *p)
+{
+    if (p == NULL) return;
+    for (size_t i = 0; i < p->nf; i++) {
+        for (size_t k = 0; k < p->f[i].n; k++) free(p->f[i].alts[k].owned);
+        free(p->f[i].alts);
+    }
+    free(p->f);
+    if (p->md) pcre2_match_data_free(p->md);
+    free(p);
+}
+
+bool st_pipeline_line_only(const st_pipeline_t *p) { return p->line_only; }
+
+bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit)
+{
+    if (p->nf == 0) return false;
+    const lfilter_t *f = &p->f[0];
+    if (f->negate || f->n != 1 || f->alts[0].kind != ALT_LIT || f->alts[0].lit.n == 0) return false;
+    *lit = f->alts[0].lit;
+    return true;
+}
+
+static bool contains_ci(st_str_t hay, st_str_t lower_needle)
+{
+    if (lower_needle.n == 0) return true;
+    if (hay.n < lower_needle.n) return false;
+    unsigned char f0 = (unsigned char)lower_needle.p[0];
+    unsigned char f1 = (unsigned char)toupper(f0);
+    for (size_t i = 0; i + lower_needle.n <= hay.n; i++) {
+        unsigned char c = (unsigned char)hay.p[i];
+        if (c != f0 && c != f1) continue;
+        size_t k = 1;
+        while (k < lower_needle.n && tolower((unsigned char)hay.p[i + k]) == (unsigned char)lower_needle.p[k]) k++;
+        if (k == lower_needle.n) return true;
+    }
+    return false;
+}
+
+/* Literals + <_> wildcards: a leading literal is anchored at the start, a trailing literal at the
+ * end, each wildcard covers at least one byte, inner literals match at their first occurrence. */
+static bool pattern_match(const st_logql_pattern_t *pat, st_str_t line)
+{
+    size_t pos = 0;
+    bool after_wild = false;
+    for (size_t i = 0; i < pat->n; i++) {
+        const st_logql_pattern_part_t *part = &pat->v[i];
+        if (part->capture) {
+            after_wild = true;
+            continue;
+        }
+        size_t min = pos + (after_wild ? 1 : 0);
+        bool last = i + 1 == pat->n;
+        if (i == 0) {
+            if (line.n < part->text.n || memcmp(line.p, part->text.p, part->text.n) != 0) return false;
+            pos = part->text.n;
+        } else if (last) {
+            if (line.n < part->text.n || line.n - part->text.n < min) return false;
+            if (memcmp(line.p + line.n - part->text.n, part->text.p, part->text.n) != 0) return false;
+            pos = line.n;
+        } else {
+            if (min > line.n) return false;
+            const char *hit = memmem(line.p + min, line.n - min, part->text.p, part->text.n);
+            if (hit == NULL) return false;
+            pos = (size_t)(hit - line.p) + part->text.n;
+        }
+        after_wild = false;
+    }
+    if (after_wild && pos >= line.n) return false; /* trailing wildcard needs a byte */
+    return true;
+}
+
+static bool ip_in(const st_logql_ip_t *ip, const uint8_t a[16], bool v4)
+{
+    if (ip->v4 != v4) return false;
+    return memcmp(a, ip->lo, 16) >= 0 && memcmp(a, ip->hi, 16) <= 0;
+}
+
+/* Finds address-looking tokens in the line and tests each against the range. */
+static bool ip_match(const st_logql_ip_t *ip, st_str_t line)
+{
+    size_t i = 0;
+    while (i < line.n) {
+        unsigned char c = (unsigned char)line.p[i];
+        if (!(isxdigit(c) || c == ':')) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < line.n && (isxdigit((unsigned char)line.p[j]) || line.p[j] == ':' || line.p[j] == '.')) j++;
+        size_t len = j - i;
+        if (len >= 2 && len < 46) {
+            char tok[48];
+            memcpy(tok, line.p + i, len);
+            tok[len] = '\0';
+            while (len > 0 && (tok[len - 1] == '.' || tok[len - 1] == ':')) tok[--len] = '\0';
+            uint8_t a[16];
+            struct in_addr v4;
+            struct in6_addr v6;
+            if (inet_pton(AF_INET, tok, &v4) == 1) {
+                memset(a, 0, 10);
+                a[10] = a[11] = 0xff;
+                memcpy(a + 12, &v4, 4);
+                if (ip_in(ip, a, true)) return true;
+            } else if (strchr(tok, ':') && inet_pton(AF_INET6, tok, &v6) == 1) {
+                memcpy(a, &v6, 16);
+                if (ip_in(ip, a, false)) return true;
+            }
+        }
+        i = j > i ? j : i + 1;
+    }
+    return false;
+}
+
+static bool alt_match(st_pipeline_t *p, const alt_t *a, st_str_t line)
+{
+    switch (a->kind) {
+    case ALT_LIT: return a->lit.n == 0 || (line.n >= a->lit.n && memmem(line.p, line.n, a->lit.p, a->lit.n) != NULL);
+    case ALT_LIT_CI: return contains_ci(line, a->lit);
+    case ALT_RE: {
+        int rc = pcre2_jit_match(a->re, (PCRE2_SPTR)line.p, line.n, 0, 0, p->md, NULL);
+        if (rc == PCRE2_ERROR_JIT_BADOPTION)
+            rc = pcre2_match(a->re, (PCRE2_SPTR)line.p, line.n, 0, 0, p->md, NULL);
+        return rc >= 0;
+    }
+    case ALT_PATTERN: return pattern_match(a->pat, line);
+    case ALT_IP: return ip_match(a->ip, line);
+    }
+    return false;
+}
+
+bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line)
+{
+    for (size_t i = 0; i < p->nf; i++) {
+        const lfilter_t *f = &p->f[i];
+        bool any = false;
+        for (size_t k = 0; k < f->n && !any; k++) any = alt_match(p, &f->alts[k], line);
+        if (any == f->negate) return false;
+    }
+    return true;
+}

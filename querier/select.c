@@ -1,0 +1,268 @@
+/* select.c: from a selector and a time range to streams and time-sorted entry sources: the
+ * ingester's snapshot (heads, open chunks) plus indexed chunks of every UTC day in range, with chunks
+ * present in both counted once. Chunk footers are read here; block contents are read later. */
+#include "querier/querier_int.h"
+
+#include "common/err.h"
+#include "common/timeutil.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static bool pcre_full_match(const void *re, st_str_t s)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (md == NULL) return false;
+    int rc = pcre2_jit_match(re, (PCRE2_SPTR)s.p, s.n, 0, 0, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION) rc = pcre2_match(re, (PCRE2_SPTR)s.p, s.n, 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}
+
+void st_qmatchers(const st_logql_selector_t *sel, st_matcher_t *m)
+{
+    for (size_t i = 0; i < sel->n; i++) {
+        const st_logql_matcher_t *x = &sel->v[i];
+        m[i].name = x->name;
+        m[i].value = x->value;
+        m[i].re = x->re;
+        m[i].re_match = pcre_full_match;
+        switch (x->type) {
+        case ST_LOGQL_MATCH_EQ: m[i].type = ST_MATCH_EQ; break;
+        case ST_LOGQL_MATCH_NEQ: m[i].type = ST_MATCH_NEQ; break;
+        case ST_LOGQL_MATCH_RE: m[i].type = ST_MATCH_RE; break;
+        case ST_LOGQL_MATCH_NRE: m[i].type = ST_MATCH_NRE; break;
+        }
+    }
+}
+
+int st_qerr(st_query_error_t *err, int status, int rc, const char *fmt, ...)
+{
+    if (err) {
+        err->status = status;
+        st_buf_reset(&err->msg);
+        va_list ap;
+        va_start(ap, fmt);
+        char tmp[2048];
+        vsnprintf(tmp, sizeof tmp, fmt, ap);
+        va_end(ap);
+        st_buf_puts(&err->msg, tmp);
+    }
+    return rc;
+}
+
+void st_query_error_free(st_query_error_t *e)
+{
+    if (e) st_buf_free(&e->msg);
+}
+
+static int add_stream(qsel_t *s, const char *canon, size_t n, uint32_t *idx)
+{
+    if (s->nstreams == s->capstreams) {
+        size_t cap = s->capstreams ? s->capstreams * 2 : 16;
+        qstream_t *x = realloc(s->streams, cap * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        s->streams = x;
+        s->capstreams = cap;
+    }
+    qstream_t *q = &s->streams[s->nstreams];
+    memset(q, 0, sizeof *q);
+    q->canon = st_str_dup(st_str(canon, n));
+    char err[256];
+    if (q->canon == NULL) return -ENOMEM;
+    int rc = st_labels_parse(st_str(canon, n), &q->labels, err);
+    if (rc < 0) {
+        free(q->canon);
+        return rc;
+    }
+    *idx = (uint32_t)s->nstreams++;
+    return 0;
+}
+
+static int add_block(qsel_t *s, qblock_t b)
+{
+    if (s->nblocks == s->capblocks) {
+        size_t cap = s->capblocks ? s->capblocks * 2 : 64;
+        qblock_t *x = realloc(s->blocks, cap * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        s->blocks = x;
+        s->capblocks = cap;
+    }
+    s->blocks[s->nblocks++] = b;
+    return 0;
+}
+
+static int add_file(qsel_t *s, qfile_t f, uint32_t *idx)
+{
+    if (s->nfiles == s->capfiles) {
+        size_t cap = s->capfiles ? s->capfiles * 2 : 16;
+        qfile_t *x = realloc(s->files, cap * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        s->files = x;
+        s->capfiles = cap;
+    }
+    s->files[s->nfiles] = f;
+    *idx = (uint32_t)s->nfiles++;
+    return 0;
+}
+
+/* Adds the blocks of a chunk file region that overlap [from, through]. */
+static int add_chunk_blocks(qsel_t *s, uint32_t stream, qfile_t f, const st_block_meta_t *blocks, uint32_t nb,
+                            int64_t from, int64_t through)
+{
+    uint32_t fi;
+    ST_TRY(add_file(s, f, &fi));
+    int cnt = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        if (blocks[i].max_ts < from || blocks[i].min_ts > through || blocks[i].entries == 0) continue;
+        qblock_t b;
+        memset(&b, 0, sizeof b);
+        b.min_ts = blocks[i].min_ts;
+        b.max_ts = blocks[i].max_ts;
+        b.stream = stream;
+        b.file = fi;
+        b.meta = blocks[i];
+        ST_TRY(add_block(s, b));
+        cnt++;
+    }
+    s->files[fi].pending = cnt;
+    return 0;
+}
+
+typedef struct {
+    st_querier_t *q;
+    qsel_t *s;
+    uint32_t stream;
+    int64_t from, through;
+    st_qstats_t *stats;
+    st_u64vec_t *seen; /* chunk ids already taken (snapshot, or earlier days) */
+    bool want_blocks;
+    bool any;
+} chunk_ctx_t;
+
+static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
+{
+    chunk_ctx_t *c = arg;
+    c->any = true;
+    if (!c->want_blocks) return 1; /* one overlapping chunk proves the stream is in range */
+    if (st_u64vec_contains(c->seen, ref->chunk_id)) return 0; /* in memory, or seen on an earlier day */
+    ST_TRY(st_u64vec_push(c->seen, ref->chunk_id));
+    /* keep seen sorted for binary search */
+    for (size_t i = c->seen->n - 1; i > 0 && c->seen->v[i - 1] > c->seen->v[i]; i--) {
+        uint64_t t = c->seen->v[i];
+        c->seen->v[i] = c->seen->v[i - 1];
+        c->seen->v[i - 1] = t;
+    }
+    if (ref->loc.kind != ST_LOC_LOCAL) return 0; /* other tiers arrive with the lifecycle work */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", c->q->o.chunks_dir, ref->loc.path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    st_chunk_info_t ci;
+    int rc = st_chunk_read_info(fd, ref->loc.offset, ref->loc.length, &ci);
+    close(fd);
+    if (rc < 0) return rc;
+    c->stats->chunks_ref++;
+    qfile_t f = {st_str_dup(st_cstr(path)), -1, ref->loc.offset, 0, false};
+    if (f.path == NULL) rc = -ENOMEM;
+    if (rc == 0) rc = add_chunk_blocks(c->s, c->stream, f, ci.blocks, ci.nblocks, c->from, c->through);
+    if (rc < 0) free(f.path);
+    st_chunk_info_free(&ci);
+    return rc;
+}
+
+int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from, int64_t through,
+                  bool want_blocks, qsel_t *out, st_qstats_t *stats)
+{
+    memset(out, 0, sizeof *out);
+    st_matcher_t *m = calloc(sel->n ? sel->n : 1, sizeof *m);
+    if (m == NULL) return -ENOMEM;
+    st_qmatchers(sel, m);
+    int rc = 0;
+    st_u64vec_t seen = ST_U64VEC_INIT;
+    st_index_read_t *r = NULL;
+    /* 1. memory first: a chunk indexed after this snapshot is then found by the index read below */
+    if (q->o.ingester) {
+        rc = st_ingester_snapshot(q->o.ingester, tenant, m, sel->n, from, through, want_blocks, &out->snap);
+        if (rc < 0) goto done;
+        for (size_t i = 0; i < out->snap.n && rc == 0; i++) {
+            st_mem_stream_t *ms = &out->snap.streams[i];
+            uint32_t si;
+            if ((rc = add_stream(out, ms->canon, strlen(ms->canon), &si)) < 0) break;
+            for (size_t j = 0; j < ms->nsrc && rc == 0; j++) {
+                st_mem_source_t *src = &ms->src[j];
+                if (src->is_file) {
+                    qfile_t f = {NULL, src->fd, 0, 0, true};
+                    rc = add_chunk_blocks(out, si, f, src->blocks, src->nblocks, from, through);
+                } else if (src->n) {
+                    qblock_t b;
+                    memset(&b, 0, sizeof b);
+                    b.is_mem = true;
+                    b.e = src->entries;
+                    b.n = src->n;
+                    b.min_ts = src->entries[0].ts;
+                    b.max_ts = src->entries[src->n - 1].ts;
+                    b.stream = si;
+                    rc = add_block(out, b);
+                }
+            }
+        }
+        if (rc < 0) goto done;
+        for (size_t i = 0; i < out->snap.chunk_ids.n; i++)
+            if ((rc = st_u64vec_push(&seen, out->snap.chunk_ids.v[i])) < 0) goto done;
+        st_u64vec_sort_unique(&seen);
+    }
+    /* 2. the index, day by day */
+    if ((rc = st_index_read_begin(q->o.index, &r)) < 0) goto done;
+    int64_t d0 = st_day_of(from), d1 = st_day_of(through);
+    st_u64vec_t ids = ST_U64VEC_INIT;
+    if ((rc = st_index_select(r, tenant, d0, d1, m, sel->n, &ids)) < 0) goto done;
+    for (size_t i = 0; i < ids.n && rc == 0; i++) {
+        st_str_t text;
+        if (st_index_stream(r, tenant, ids.v[i], &text, NULL) < 0) continue;
+        /* the stream may already be known from memory */
+        uint32_t si = UINT32_MAX;
+        for (size_t k = 0; k < out->snap.n; k++)
+            if (out->snap.streams[k].id == ids.v[i]) si = (uint32_t)k;
+        bool is_new = si == UINT32_MAX;
+        if (is_new && (rc = add_stream(out, text.p, text.n, &si)) < 0) break;
+        chunk_ctx_t c = {q, out, si, from, through, stats, &seen, want_blocks, false};
+        for (int64_t d = d0; d <= d1 && rc == 0; d++) {
+            rc = st_index_chunks(r, tenant, d, ids.v[i], from, through, chunk_cb, &c);
+            if (!want_blocks && c.any) break;
+        }
+        if (rc == 0 && is_new && !c.any) {
+            /* no chunk overlaps the range: drop the stream again */
+            out->nstreams--;
+            free(out->streams[out->nstreams].canon);
+            st_labels_free(&out->streams[out->nstreams].labels);
+        }
+    }
+    st_u64vec_free(&ids);
+done:
+    st_index_read_end(r);
+    st_u64vec_free(&seen);
+    free(m);
+    if (rc < 0) st_qsel_free(out);
+    return rc;
+}
+
+void st_qsel_free(qsel_t *s)
+{
+    for (size_t i = 0; i < s->nstreams; i++) {
+        free(s->streams[i].canon);
+        st_labels_free(&s->streams[i].labels);
+    }
+    free(s->streams);
+    free(s->blocks);
+    for (size_t i = 0; i < s->nfiles; i++) {
+        if (!s->files[i].borrowed && s->files[i].fd >= 0) close(s->files[i].fd);
+        free(s->files[i].path);
+    }
+    free(s->files);
+    st_mem_snapshot_free(&s->snap);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,141 @@
+/* api_ops.c: operational endpoints (/ready, /metrics, /config, buildinfo) and the tenant rule shared
+ * by every API handler. */
+#include "server/app.h"
+
+#include "common/err.h"
+#include "common/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ST_REVISION
+#define ST_REVISION "unknown"
+#endif
+
+int st_api_register_push(st_app_t *app);
+int st_api_register_query(st_app_t *app);
+
+static bool tenant_char_ok(unsigned char c)
+{
+    /* Loki/dskit: [A-Za-z0-9] and !-_.*'() */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!-_.*'()", c) != NULL;
+}
+
+bool st_api_tenant(st_app_t *app, st_http_req_t *r, char *out)
+{
+    if (!app->cfg.auth_enabled) {
+        snprintf(out, 151, "%s", app->cfg.no_auth_tenant);
+        return true;
+    }
+    st_str_t v;
+    if (!st_http_header(r, "X-Scope-OrgID", &v) || v.n == 0) {
+        st_http_respond_error(r, 401, "no org id", true);
+        return false;
+    }
+    const char *why = NULL;
+    if (v.n > 150) why = "tenant ID is too long: max 150 characters";
+    else if ((v.n == 1 && v.p[0] == '.') || (v.n == 2 && v.p[0] == '.' && v.p[1] == '.'))
+        why = "tenant ID is '.' or '..'";
+    for (size_t i = 0; why == NULL && i < v.n; i++) {
+        if (v.p[i] == '|') why = "multiple tenant IDs are not supported for this request";
+        else if (!tenant_char_ok((unsigned char)v.p[i])) why = "tenant ID contains unsupported character";
+    }
+    if (why) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", why);
+        st_http_respond_error(r, 400, msg, true);
+        return false;
+    }
+    memcpy(out, v.p, v.n);
+    out[v.n] = '\0';
+    return true;
+}
+
+static void handle_ready(st_http_req_t *r, void *arg)
+{
+    st_app_t *app = arg;
+    int s = atomic_load(&app->state);
+    if (s == ST_APP_READY) st_http_respond(r, 200, "text/plain; charset=utf-8", "ready\n", 6);
+    else if (s == ST_APP_STARTING) st_http_respond_error(r, 503, "Ingester not ready: starting", true);
+    else st_http_respond_error(r, 503, "Ingester not ready: stopping", true);
+}
+
+static void handle_metrics(st_http_req_t *r, void *arg)
+{
+    (void)arg;
+    st_buf_t b = ST_BUF_INIT;
+    st_metrics_render(&b);
+    st_http_respond_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+static void handle_buildinfo(st_http_req_t *r, void *arg)
+{
+    (void)arg;
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"version\":\"%s\",\"revision\":\"%s\",\"branch\":\"main\",\"buildUser\":\"\",\"buildDate\":\"%s\","
+                     "\"goVersion\":\"\"}",
+                     ST_VERSION, ST_REVISION, __DATE__);
+    st_http_respond(r, 200, "application/json", body, (size_t)n);
+}
+
+static void handle_config(st_http_req_t *r, void *arg)
+{
+    st_app_t *app = arg;
+    char *y = st_config_to_yaml(&app->cfg);
+    if (y == NULL) {
+        st_http_respond_error(r, 500, "out of memory", true);
+        return;
+    }
+    st_http_respond(r, 200, "text/plain; charset=utf-8", y, strlen(y));
+    free(y);
+}
+
+typedef struct {
+    st_app_t *app;
+    int rc;
+} flush_ctx_t;
+
+static void flush_work(st_http_req_t *r, void *arg)
+{
+    (void)r;
+    flush_ctx_t *c = arg;
+    c->rc = st_ingester_flush(c->app->ingester);
+}
+
+static void flush_done(st_http_req_t *r, void *arg)
+{
+    flush_ctx_t *c = arg;
+    if (c->rc < 0) st_http_respond_error(r, 503, "flush incomplete; see the server log", true);
+    else st_http_respond(r, 204, NULL, NULL, 0);
+    free(c);
+}
+
+/* POST /flush (as Loki's ingester): closes every head into an indexed chunk. */
+static void handle_flush(st_http_req_t *r, void *arg)
+{
+    flush_ctx_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        st_http_respond_error(r, 503, "out of memory", true);
+        return;
+    }
+    c->app = arg;
+    if (st_http_queue_work(r, flush_work, flush_done, c) != 0) {
+        free(c);
+        st_http_respond_error(r, 503, "server busy; retry later", true);
+    }
+}
+
+int st_api_register(st_app_t *app)
+{
+    st_http_server_t *h = app->http;
+    ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/ready", handle_ready, app));
+    ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/metrics", handle_metrics, app));
+    ST_TRY(st_http_route(h, ST_HTTP_GET, "/config", handle_config, app));
+    ST_TRY(st_http_route(h, ST_HTTP_GET, "/loki/api/v1/status/buildinfo", handle_buildinfo, app));
+    ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_POST, "/flush", handle_flush, app));
+    ST_TRY(st_api_register_push(app));
+    ST_TRY(st_api_register_query(app));
+    return 0;
+}

@@ -1,0 +1,140 @@
+/* app.c: bringing the server up (storage, WAL replay, HTTP) and down (SIGTERM: stop accepting, finish
+ * requests in flight, close every head into a chunk, sync, exit 0). */
+#include "server/app.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void on_http_closed(void *arg)
+{
+    st_app_t *app = arg;
+    ST_LOG_INFO("server", "msg=\"HTTP drained; closing heads into chunks\"");
+    int rc = st_ingester_close(app->ingester, app->cfg.ingester.wal.flush_on_shutdown);
+    app->ingester = NULL;
+    if (rc < 0) {
+        ST_LOG_ERROR("server", "msg=\"shutdown flush failed; the WAL is kept and replays on start\" err=\"%s\"",
+                     st_strerror(rc));
+        app->exit_code = 1;
+    }
+    st_api_push_close(app);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    st_app_t *app = h->data;
+    if (atomic_load(&app->state) == ST_APP_STOPPING) {
+        ST_LOG_WARN("server", "msg=\"second signal: exiting without flushing (the WAL replays on start)\"");
+        _exit(1);
+    }
+    atomic_store(&app->state, ST_APP_STOPPING);
+    ST_LOG_INFO("server", "msg=\"shutting down\" signal=%d", sig);
+    st_http_server_shutdown(app->http, on_http_closed, app);
+}
+
+static double gauge_uptime(void *arg)
+{
+    st_app_t *app = arg;
+    return (double)(st_now_ns() - app->started_ns) / 1e9;
+}
+
+int st_app_serve(st_app_t *app)
+{
+    const st_config_t *c = &app->cfg;
+    int rc;
+    app->started_ns = st_now_ns();
+    raise_fd_limit();
+    if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        char v[16];
+        snprintf(v, sizeof v, "%ld", n * 2 > 4 ? n * 2 : 4);
+        setenv("UV_THREADPOOL_SIZE", v, 1);
+    }
+    st_log_set_level(c->server.log_level);
+    st_gauge_fn("strata_uptime_seconds", "Seconds since the server started.", NULL, gauge_uptime, app);
+    st_gauge_set(st_gauge("strata_build_info", "Build information.", "version=\"" ST_VERSION "\""), 1);
+
+    app->loop = uv_default_loop();
+    if ((rc = st_mkdirs(c->common.path_prefix, 0755)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"cannot create data directory\" path=\"%s\" err=\"%s\"", c->common.path_prefix,
+                     st_strerror(rc));
+        return 1;
+    }
+    if ((rc = st_index_open(c->storage_config.lmdb.directory, c->storage_config.lmdb.map_size, &app->index)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"cannot open index\" path=\"%s\" err=\"%s\"", c->storage_config.lmdb.directory,
+                     st_strerror(rc));
+        return 1;
+    }
+    st_ingester_opts_t io = {.wal_dir = c->ingester.wal.dir,
+                             .chunks_dir = c->storage_config.filesystem.directory,
+                             .block_size = c->ingester.chunk_block_size,
+                             .target_size = c->ingester.chunk_target_size,
+                             .zstd_level = c->ingester.zstd_level,
+                             .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
+                             .idle_period_ns = c->ingester.chunk_idle_period_ns,
+                             .flush_check_period_ns = c->ingester.flush_check_period_ns,
+                             .wal_segment_size = c->ingester.wal.segment_size,
+                             .wal_max_pending = c->ingester.wal.max_pending_bytes,
+                             .wal_max_size = c->ingester.wal.max_size,
+                             .index = app->index,
+                             .on_complete = st_api_push_on_complete,
+                             .arg = app};
+    if ((rc = st_api_push_init(app)) < 0) return 1;
+    if ((rc = st_ingester_open(&io, &app->ingester)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"cannot open ingester\" err=\"%s\"", st_strerror(rc));
+        return 1;
+    }
+    st_querier_opts_t qo = {.index = app->index,
+                            .ingester = app->ingester,
+                            .chunks_dir = c->storage_config.filesystem.directory,
+                            .max_query_series = c->limits_config.max_query_series,
+                            .query_timeout_ns = c->limits_config.query_timeout_ns};
+    if ((rc = st_querier_new(&qo, &app->querier)) < 0) return 1;
+    st_http_opts_t ho = {.host = c->server.http_listen_address,
+                         .port = c->server.http_listen_port,
+                         .max_header_bytes = c->server.http_max_header_bytes,
+                         .max_body_bytes = c->distributor.max_recv_msg_size,
+                         .read_timeout_ns = c->server.http_server_read_timeout_ns,
+                         .write_timeout_ns = c->server.http_server_write_timeout_ns,
+                         .idle_timeout_ns = c->server.http_server_idle_timeout_ns,
+                         .max_connections = c->server.http_listen_conn_limit};
+    if ((rc = st_http_server_create(app->loop, &ho, &app->http)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"cannot listen\" addr=%s:%d err=\"%s\"", ho.host, ho.port, uv_strerror(rc));
+        st_ingester_close(app->ingester, false);
+        return 1;
+    }
+    if ((rc = st_api_register(app)) < 0) return 1;
+    uv_signal_init(app->loop, &app->sigterm);
+    uv_signal_init(app->loop, &app->sigint);
+    app->sigterm.data = app->sigint.data = app;
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    atomic_store(&app->state, ST_APP_READY);
+    ST_LOG_INFO("server", "msg=\"Strata ready\" version=%s addr=%s:%d data=\"%s\" config=\"%s\"", ST_VERSION, ho.host,
+                st_http_port(app->http), c->common.path_prefix, app->config_file ? app->config_file : "(embedded default)");
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    st_http_server_destroy(app->http);
+    st_querier_free(app->querier);
+    st_index_close(app->index);
+    uv_loop_close(app->loop);
+    ST_LOG_INFO("server", "msg=\"stopped\" exit_code=%d", app->exit_code);
+    return app->exit_code;
+}

@@ -1,0 +1,211 @@
+/* main.c: the strata command line: serve, check-config, config-reference, version, help. The only
+ * place that calls exit(). Flags follow Loki's single-dash style (-config.file=strata.yaml); any other
+ * -<yaml.key>=<value> overrides that configuration key. */
+#include "server/app.h"
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const usage_main =
+    "Strata: log aggregation with tiered lifecycle, compatible with Loki's HTTP API.\n"
+    "\n"
+    "Usage: strata <command> [flags]\n"
+    "\n"
+    "Commands:\n"
+    "  serve             run the server (HTTP API on server.http_listen_port, default 127.0.0.1:3100)\n"
+    "  check-config      validate a configuration file and print every problem with file, line and key\n"
+    "  config-reference  print every configuration key with its default and description\n"
+    "  version           print the version\n"
+    "  help <command>    show help for a command\n"
+    "\n"
+    "Run 'strata <command> --help' for the flags of a command.\n";
+
+static const char *const usage_serve =
+    "Usage: strata serve [-config.file=PATH] [-config.expand-env=true] [-<key>=<value> ...]\n"
+    "\n"
+    "Runs the server. Without -config.file the embedded default is used: data under ./data, listening\n"
+    "on 127.0.0.1:3100, no cloud account needed.\n"
+    "\n"
+    "Flags:\n"
+    "  -config.file=PATH         YAML configuration (keys as in Loki where the concept is the same)\n"
+    "  -config.expand-env=true   expand ${VAR} and ${VAR:-default} in the file before parsing\n"
+    "  -<key>=<value>            override one key, e.g. -server.http_listen_port=3101\n"
+    "                            or -common.path_prefix=/var/lib/strata\n"
+    "  -h, --help                this help\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop accepting requests, finish those in flight, close every open chunk,\n"
+    "sync and exit 0. After kill -9 the next start replays the write-ahead log.\n";
+
+static const char *const usage_check =
+    "Usage: strata check-config [-config.file=PATH] [-config.expand-env=true] [-<key>=<value> ...]\n"
+    "\n"
+    "Validates the configuration (file plus overrides) and prints each problem as\n"
+    "  <file>:<line>: <key>: <message>\n"
+    "Exits 0 when valid, 1 otherwise. With no file it checks the embedded default.\n";
+
+typedef struct {
+    const char *config_file;
+    bool expand_env;
+    char **overrides; /* "key=value" */
+    int noverrides;
+    bool help;
+} flags_t;
+
+/* Accepts -k=v, --k=v, -k v, --k v. Returns 0, or 2 on a usage error (message printed). */
+static int parse_flags(int argc, char **argv, flags_t *f)
+{
+    f->overrides = calloc((size_t)argc + 1, sizeof *f->overrides);
+    if (f->overrides == NULL) return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "-help") == 0) {
+            f->help = true;
+            continue;
+        }
+        if (a[0] != '-') {
+            fprintf(stderr, "strata: unexpected argument \"%s\"\n", a);
+            return 2;
+        }
+        a += a[1] == '-' ? 2 : 1;
+        const char *eq = strchr(a, '=');
+        char key[256];
+        const char *val;
+        if (eq) {
+            snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else {
+            snprintf(key, sizeof key, "%s", a);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "strata: flag -%s needs a value\n", key);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (strcmp(key, "config.file") == 0) {
+            f->config_file = val;
+        } else if (strcmp(key, "config.expand-env") == 0) {
+            f->expand_env = strcmp(val, "true") == 0 || strcmp(val, "1") == 0;
+        } else {
+            size_t n = strlen(key) + strlen(val) + 2;
+            char *kv = malloc(n);
+            if (kv == NULL) return 2;
+            snprintf(kv, n, "%s=%s", key, val);
+            f->overrides[f->noverrides++] = kv;
+        }
+    }
+    return 0;
+}
+
+static void free_flags(flags_t *f)
+{
+    for (int i = 0; i < f->noverrides; i++) free(f->overrides[i]);
+    free(f->overrides);
+}
+
+/* Loads defaults, the file, then overrides. Prints errors; returns 0 or 1. */
+static int load_config(const flags_t *f, st_config_t *cfg)
+{
+    char err[16384];
+    int rc;
+    st_config_defaults(cfg);
+    if (f->config_file) {
+        rc = st_config_load_file(cfg, f->config_file, f->expand_env ? ST_CONFIG_EXPAND_ENV : 0, err, sizeof err);
+        if (rc < 0) {
+            if (rc == ST_EPARSE) fprintf(stderr, "%s\n", err);
+            else fprintf(stderr, "%s: %s\n", f->config_file, err[0] ? err : st_strerror(rc));
+            return 1;
+        }
+    }
+    for (int i = 0; i < f->noverrides; i++) {
+        char *kv = f->overrides[i];
+        char *eq = strchr(kv, '=');
+        *eq = '\0';
+        rc = st_config_set(cfg, kv, eq + 1, err, sizeof err);
+        *eq = '=';
+        if (rc < 0) {
+            fprintf(stderr, "command line: %s\n", err);
+            return 1;
+        }
+    }
+    if (st_config_finish(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    flags_t f = {0};
+    int rc = parse_flags(argc, argv, &f);
+    if (rc == 0 && f.help) {
+        fputs(usage_serve, stdout);
+        free_flags(&f);
+        return 0;
+    }
+    static st_app_t app; /* lives for the whole process */
+    if (rc == 0) rc = load_config(&f, &app.cfg);
+    if (rc == 0) {
+        app.config_file = f.config_file;
+        rc = st_app_serve(&app);
+    }
+    free_flags(&f);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    flags_t f = {0};
+    int rc = parse_flags(argc, argv, &f);
+    if (rc == 0 && f.help) {
+        fputs(usage_check, stdout);
+        free_flags(&f);
+        return 0;
+    }
+    st_config_t *cfg = malloc(sizeof *cfg);
+    if (cfg == NULL) return 1;
+    if (rc == 0) rc = load_config(&f, cfg);
+    if (rc == 0) printf("%s: configuration is valid\n", f.config_file ? f.config_file : "(embedded default)");
+    free(cfg);
+    free_flags(&f);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        if (strcmp(cmd, "help") == 0 && argc > 2) {
+            if (strcmp(argv[2], "serve") == 0) fputs(usage_serve, stdout);
+            else if (strcmp(argv[2], "check-config") == 0) fputs(usage_check, stdout);
+            else {
+                fprintf(stderr, "strata: unknown command \"%s\"\n", argv[2]);
+                return 2;
+            }
+            return 0;
+        }
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-version") == 0) {
+        printf("strata, version %s\n", ST_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "check-config") == 0) return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "config-reference") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--markdown") == 0) st_config_print_markdown(stdout);
+        else st_config_print_reference(stdout);
+        return 0;
+    }
+    fprintf(stderr, "strata: unknown command \"%s\"\n\n%s", cmd, usage_main);
+    return 2;
+}
