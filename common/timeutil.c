@@ -170,8 +170,9 @@ int st_parse_prom_duration(st_str_t s, int64_t *out_ns)
         size_t start = i;
         int64_t v = 0;
         while (i < s.n && isdigit((unsigned char)s.p[i])) {
-            if (v > INT64_MAX / 10) return ST_EPARSE;
-            v = v * 10 + (s.p[i] - '0');
+            int d = s.p[i] - '0';
+            if (v > (INT64_MAX - d) / 10) return ST_EPARSE;
+            v = v * 10 + d;
             i++;
         }
         if (i == start) return ST_EPARSE;
@@ -361,7 +362,8 @@ size_t st_format_go_duration(int64_t ns, char *out)
     return (size_t)n;
 }
 
-/* Prometheus model.Duration.String(): largest units first, zero units skipped, ms last. */
+/* Prometheus model.Duration.String(): largest units first, zero units skipped, ms last; years and
+ * weeks only when they divide the rest exactly ("30d1h", not "4w2d1h"). */
 size_t st_format_prom_duration(int64_t ns, char *out)
 {
     int64_t ms = ns / ST_NS_PER_MS;
@@ -380,6 +382,7 @@ size_t st_format_prom_duration(int64_t ns, char *out)
         ms = -ms;
     }
     for (int i = 0; i < 6; i++) {
+        if (i < 2 && ms % units[i].ms != 0) continue;
         if (ms >= units[i].ms) {
             n += sprintf(out + n, "%lld%c", (long long)(ms / units[i].ms), units[i].u);
             ms %= units[i].ms;

@@ -6,7 +6,9 @@
  * st_http_respond* for its request (possibly later, from another loop callback). Requests on one
  * connection are answered in order (pipelined requests wait). Keep-alive, chunked request bodies,
  * Expect: 100-continue, header/body size limits (431/413), and read/idle/write timeouts (408 or close)
- * are handled here. */
+ * are handled here.
+ *
+ * Additions to the original contract (all backwards compatible) are marked "[ext]". */
 #ifndef ST_HTTP_HTTP_H
 #define ST_HTTP_HTTP_H
 
@@ -38,60 +40,85 @@ typedef struct {
 /* A parsed request. Everything is owned by the server and valid until the response is sent. */
 struct st_http_req {
     st_http_method_t method;
-    st_str_t method_name;   /* "GET", ... */
-    st_str_t target;        /* raw request target, e.g. "/loki/api/v1/query?query=..." */
-    st_str_t path;          /* target up to '?', percent-decoded */
-    st_str_t query;         /* raw text after '?', not decoded ("" if none) */
+    st_str_t method_name; /* "GET", ... */
+    st_str_t target;      /* raw request target, e.g. "/loki/api/v1/query?query=..." */
+    st_str_t path;        /* target up to '?', percent-decoded */
+    st_str_t query;       /* raw text after '?', not decoded ("" if none) */
     st_http_header_t *headers;
     size_t nheaders;
-    st_buf_t body;          /* the complete body, chunked transfer decoded; not content-decoded */
-    const char *remote_addr;/* "ip:port" */
-    int64_t start_ns;       /* monotonic time the first byte arrived */
-    st_str_t route;         /* the pattern of the route that matched (for metrics) */
-    void *user;             /* free for the handler */
+    st_buf_t body;           /* the complete body, chunked transfer decoded; not content-decoded */
+    const char *remote_addr; /* "ip:port" */
+    int64_t start_ns;        /* monotonic time the first byte arrived */
+    st_str_t route;          /* the pattern of the route that matched (for metrics) */
+    void *user;              /* free for the handler */
 };
 
 typedef void (*st_http_handler_fn)(st_http_req_t *req, void *arg);
 
 typedef struct {
-    const char *host;               /* listen address, e.g. "127.0.0.1" or "0.0.0.0" or "::" */
-    int port;                       /* 0 = any free port (see st_http_port) */
-    size_t max_header_bytes;        /* request line + headers; over it: 431 and close */
-    size_t max_body_bytes;          /* over it: 413 (checked on Content-Length and while reading) */
-    int64_t read_timeout_ns;        /* whole request must arrive within this: else 408 and close */
-    int64_t write_timeout_ns;       /* response must drain within this: else close */
-    int64_t idle_timeout_ns;        /* keep-alive connection idle: close */
-    int max_connections;            /* 0 = unlimited; over it new connections are closed at once */
+    const char *host;         /* listen address, e.g. "127.0.0.1" or "0.0.0.0" or "::" */
+    int port;                 /* 0 = any free port (see st_http_port) */
+    size_t max_header_bytes;  /* request line + headers; over it: 431 and close */
+    size_t max_body_bytes;    /* over it: 413 (checked on Content-Length and while reading) */
+    int64_t read_timeout_ns;  /* whole request must arrive within this: else 408 and close */
+    int64_t write_timeout_ns; /* response must drain within this: else close */
+    int64_t idle_timeout_ns;  /* keep-alive connection idle: close */
+    int max_connections;      /* 0 = unlimited; over it new connections are closed at once */
 } st_http_opts_t;
+/* [ext] Zero values: max_header_bytes 0 = 1 MiB (Go's default); max_body_bytes 0 = no limit; a timeout
+ * of 0 disables that timer. A connection that sends nothing gets read_timeout before a quiet close.
+ * http-parser's own header cap is process-global: creating a server raises it (never lowers it) to
+ * max_header_bytes, so the exact per-server limit is always the one enforced here. */
 
-/* Creates the server on loop and binds/listens. Returns 0 or a negative libuv/errno code. */
+/* Creates the server on loop and binds/listens. Returns 0 or a negative libuv/errno code.
+ * host is an IP literal or a name resolved with getaddrinfo (NULL or "" = "0.0.0.0"). bind errors
+ * (-EADDRINUSE, -EACCES, ...) are reported synchronously and leave nothing on the loop. */
 int st_http_server_create(uv_loop_t *loop, const st_http_opts_t *opts, st_http_server_t **out);
 /* Actual bound port (useful with port 0). */
 int st_http_port(const st_http_server_t *s);
 /* Stops accepting; existing connections finish their current request and are closed after it.
- * cb (optional) runs on the loop once every connection is gone. */
+ * cb (optional) runs on the loop once every connection is gone. [ext] Idle connections are closed at
+ * once; a connection in the middle of receiving a request may finish it (bounded by read_timeout).
+ * "Gone" includes connections whose client left while a handler still owns the request: cb waits for
+ * that handler to respond. cb never runs inside this call. Later calls are ignored. */
 void st_http_server_shutdown(st_http_server_t *s, void (*cb)(void *arg), void *arg);
-/* Frees the server (after shutdown completed and the loop no longer runs its handles). */
+/* Frees the server (after shutdown completed and the loop no longer runs its handles). NULL is a
+ * no-op. */
 void st_http_server_destroy(st_http_server_t *s);
-/* Number of open connections and of requests being handled (accepted, not yet answered). */
+/* Number of requests being handled (accepted, not yet answered). */
 size_t st_http_active_requests(const st_http_server_t *s);
+/* [ext] Number of open connections (including ones whose client left while a handler still owns
+ * their request). */
+size_t st_http_connections(const st_http_server_t *s);
 
-/* Routes. pattern is an exact path ("/ready") or ends with a "/*" wildcard segment somewhere:
- * "/loki/api/v1/label/*\/values" matches one path segment at the star (exposed through
- * st_http_path_param). Routes are tried in registration order. A path that matches a route's
- * pattern but not its methods answers 405 (empty body); no match answers 404 "404 page not found\n".
- * methods is a mask of st_http_method_t. */
-int st_http_route(st_http_server_t *s, unsigned methods, const char *pattern, st_http_handler_fn fn, void *arg);
+/* Routes. pattern is an exact path ("/ready") or has a wildcard segment (a lone '*' between slashes
+ * or at the end) somewhere: "/loki/api/v1/label/" "*" "/values" matches one path segment at the
+ * star (exposed through st_http_path_param). Routes are tried in registration order. A path that matches a
+ * route's pattern but not its methods answers 405 (empty body); no match answers 404 "404 page not found\n".
+ * methods is a mask of st_http_method_t.
+ * [ext] HEAD is matched only by routes that list ST_HTTP_HEAD (as gorilla/mux does); a 405 carries
+ * an Allow header. '*' must be a whole segment and may appear once; the segment it matches
+ * is non-empty. The pattern is copied. Returns 0, -EINVAL (bad pattern, no methods) or -ENOMEM.
+ * Register routes before the server gets traffic. The route label of the metrics is the pattern;
+ * requests that match no route are counted as route="notfound", requests rejected before routing
+ * (400/408/413/417/431) as route="invalid". */
+int st_http_route(st_http_server_t *s, unsigned methods, const char *pattern, st_http_handler_fn fn,
+                  void *arg);
 /* The path segment matched by the route's '*' ("" if none), percent-decoded. */
 st_str_t st_http_path_param(const st_http_req_t *r);
 
 /* Case-insensitive header lookup; returns false if absent. */
 bool st_http_header(const st_http_req_t *r, const char *name, st_str_t *value);
 
-/* Adds a response header (copied) before responding. */
+/* Adds a response header (copied) before responding.
+ * [ext] Returns 0, -ENOMEM, -EINVAL (name not a token, CR/LF in value, or one of the headers the
+ * server writes itself: Content-Length, Transfer-Encoding, Connection, Date) or ST_EBADSTATE (already
+ * responded). */
 int st_http_add_header(st_http_req_t *r, const char *name, const char *value);
 /* Sends the response: status, Content-Type (NULL for none), body (copied; may be NULL with len 0).
- * Adds Content-Length, Date and Connection headers. Must be called exactly once, on the loop thread. */
+ * Adds Content-Length, Date and Connection headers. Must be called exactly once, on the loop thread.
+ * [ext] HEAD requests get Content-Length but no body; 204/304 get neither; a status outside
+ * 200..999 is sent as 500. After this call r must not be used. */
 void st_http_respond(st_http_req_t *r, int status, const char *content_type, const void *body, size_t len);
 /* Same, taking ownership of body's bytes (no copy); body is left empty. */
 void st_http_respond_buf(st_http_req_t *r, int status, const char *content_type, st_buf_t *body);
@@ -102,27 +129,34 @@ void st_http_respond_error(st_http_req_t *r, int status, const char *msg, bool n
 bool st_http_client_gone(const st_http_req_t *r);
 
 /* Runs work(r, arg) on the libuv thread pool, then done(r, arg) on the loop thread. The request stays
- * valid throughout even if the client disconnects. Returns 0 or a libuv error. */
+ * valid throughout even if the client disconnects. Returns 0 or a libuv error.
+ * [ext] One work item per request at a time (done may queue another). work must not call st_http_*
+ * functions other than st_http_client_gone and st_http_header (read-only). */
 int st_http_queue_work(st_http_req_t *r, void (*work)(st_http_req_t *, void *),
                        void (*done)(st_http_req_t *, void *), void *arg);
 
 /* Query-string helpers (application/x-www-form-urlencoded). A POST with that Content-Type has its
- * body's fields merged after the URL's. Values are percent/plus-decoded into malloc'd strings. */
+ * body's fields merged after the URL's. Values are percent/plus-decoded into malloc'd strings.
+ * [ext] Fields are split on '&', empty fields skipped, a field without '=' has value "". Repeated keys
+ * are all kept, in order. Keys are decoded too. PUT and PATCH bodies are read like POST (as Go's
+ * ParseForm does); the media type match ignores case and parameters ("; charset=..."). */
 typedef struct {
     struct {
         char *key;
         char *value;
         size_t value_len;
-    } *v;
+    } * v;
     size_t n;
 } st_http_form_t;
 
-/* Parses r->query and, for form POSTs, the body. Returns 0 or -ENOMEM. */
+/* Parses r->query and, for form POSTs, the body. Returns 0 or -ENOMEM.
+ * [ext] Also ST_EPARSE for an invalid %-escape (answer 400). On error *out is empty. */
 int st_http_form_parse(const st_http_req_t *r, st_http_form_t *out);
 /* First value of key, or NULL. */
 const char *st_http_form_get(const st_http_form_t *f, const char *key);
 void st_http_form_free(st_http_form_t *f);
-/* Percent-decodes (and '+' to space when plus is true) into out. Returns 0 or ST_EPARSE. */
+/* Percent-decodes (and '+' to space when plus is true) into out. Returns 0 or ST_EPARSE.
+ * [ext] Appends to out (which need not be empty); on error out is left as it was. -ENOMEM too. */
 int st_url_decode(st_str_t s, bool plus, st_buf_t *out);
 
 #endif

@@ -64,7 +64,7 @@ int st_app_serve(st_app_t *app)
     raise_fd_limit();
     if (getenv("UV_THREADPOOL_SIZE") == NULL) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        char v[16];
+        char v[32];
         snprintf(v, sizeof v, "%ld", n * 2 > 4 ? n * 2 : 4);
         setenv("UV_THREADPOOL_SIZE", v, 1);
     }

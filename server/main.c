@@ -115,8 +115,8 @@ static int load_config(const flags_t *f, st_config_t *cfg)
     if (f->config_file) {
         rc = st_config_load_file(cfg, f->config_file, f->expand_env ? ST_CONFIG_EXPAND_ENV : 0, err, sizeof err);
         if (rc < 0) {
-            if (rc == ST_EPARSE) fprintf(stderr, "%s\n", err);
-            else fprintf(stderr, "%s: %s\n", f->config_file, err[0] ? err : st_strerror(rc));
+            if (err[0]) fprintf(stderr, "%s\n", err);
+            else fprintf(stderr, "%s: %s\n", f->config_file, st_strerror(rc));
             return 1;
         }
     }
