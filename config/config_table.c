@@ -115,10 +115,10 @@ const st_cfg_key_t st_cfg_keys[] = {
      "Schema periods, oldest first: from (YYYY-MM-DD, ascending), store (lmdb|tsdb), "
      "object_store (filesystem), schema (v13|strata-v1), index.prefix, index.period (24h)."},
 
-    INT("limits_config.max_entries_limit_per_query", limits_config.max_entries_limit_per_query, "5000", 1,
-        INT_MAX, "Largest limit a log query may ask for."),
-    PDUR("limits_config.max_query_length", limits_config.max_query_length_ns, "721h", 1,
-         "Longest time range a query may cover."),
+    INT("limits_config.max_entries_limit_per_query", limits_config.max_entries_limit_per_query, "5000", 0,
+        INT_MAX, "Largest limit a log query may ask for (0 disables the check)."),
+    PDUR("limits_config.max_query_length", limits_config.max_query_length_ns, "721h", 0,
+         "Longest time range a query may cover (0 disables the check)."),
     INT("limits_config.max_query_series", limits_config.max_query_series, "500", 1, INT_MAX,
         "Most series a metric query may return."),
     PDUR("limits_config.query_timeout", limits_config.query_timeout_ns, "1m", 1,

@@ -17,9 +17,10 @@ trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "$BIN" serve -common.path_prefix="$WORK/data" -server.http_listen_port="$PORT" -server.log_level=warn \
-  -limits_config.max_query_length=0 2>"$WORK/strata.log" &
+  -limits_config.max_query_length=0s 2>"$WORK/strata.log" &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null || { cat "$WORK/strata.log"; exit 1; }
 
 peak_rss() { awk '/VmHWM/ {print $2}' /proc/$PID/status; }
 
