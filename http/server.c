@@ -246,7 +246,6 @@ static void begin_linger(st_http_conn_t *c)
     c->lingering = true;
     timer_set(c, T_LINGER);
     read_start(c);
-    c->shut.data = c;
     if (!c->closing && uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, NULL) < 0) conn_close(c);
 }
 

@@ -416,11 +416,15 @@ int st_ingester_push(st_ingester_t *ing, st_push_t *p)
         p->status = 0;
         return 1;
     }
+    /* Hand the record bytes over before submitting: once submitted, the WAL thread may complete the
+     * push (and its owner free it) before st_wal_submit even returns, so p is not touched after. */
+    for (size_t i = 0; i < p->n; i++)
+        if (p->s[i].n) p->s[i].rec = ST_BUF_INIT;
     int rc = st_wal_submit(ing->wal, recs, n, &p->ticket);
-    if (rc == 0) {
-        /* ownership of the record bytes moved to the WAL */
+    if (rc < 0) {
+        size_t k = 0; /* not submitted: give the bytes back */
         for (size_t i = 0; i < p->n; i++)
-            if (p->s[i].n) p->s[i].rec = ST_BUF_INIT;
+            if (p->s[i].n) p->s[i].rec = recs[k++];
     }
     free(recs);
     return rc;

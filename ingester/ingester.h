@@ -69,9 +69,10 @@ void *st_push_owner(const st_push_t *p);
 /* Result after completion: 0 when durable and applied. */
 int st_push_status(const st_push_t *p);
 
-/* Submits the push (its WAL records move to the WAL). Returns 0 (on_complete follows), ST_EFULL
- * (too much queued: answer 429/503 and let the client retry), ST_EBADSTATE (shutting down) or an
- * error. A push with no entries completes at once (on_complete is not called: returns 1). */
+/* Submits the push (its WAL records move to the WAL). Returns 0 (on_complete follows, possibly
+ * before this call returns: the caller must not touch p after a 0 unless on_complete defers to it),
+ * ST_EFULL (too much queued: answer 429/503 and let the client retry), ST_EBADSTATE (shutting down)
+ * or an error. A push with no entries completes at once (on_complete is not called: returns 1). */
 int st_ingester_push(st_ingester_t *ing, st_push_t *p);
 
 /* ---- decoding and validating push bodies (Loki's distributor rules) --------------------------- */

@@ -25,6 +25,9 @@ typedef struct push_ctx {
     st_push_errors_t errs;
     int status;      /* response to send when not waiting for the WAL */
     st_buf_t msg;
+    /* Both run on the loop, in either order: whichever comes second answers. */
+    bool after_done; /* push_after ran (the thread-pool work is finished) */
+    bool wal_done;   /* the WAL reported the push durable (or failed) */
     struct push_ctx *next;
 } push_ctx_t;
 
@@ -134,11 +137,18 @@ out:
     st_buf_free(&plain);
 }
 
+static void finish_durable(push_ctx_t *c);
+
 static void push_after(st_http_req_t *r, void *arg)
 {
     push_ctx_t *c = arg;
     (void)r;
-    if (c->status == 0) return; /* st_api_push_on_complete will answer */
+    if (c->status == 0) {
+        /* waiting for the WAL, unless it already reported */
+        c->after_done = true;
+        if (c->wal_done) finish_durable(c);
+        return;
+    }
     respond_ctx(c, c->status, st_buf_cstr(&c->msg));
     ctx_free(c);
 }
@@ -165,20 +175,27 @@ static void on_push_async(uv_async_t *h)
     while (list) {
         push_ctx_t *c = list;
         list = c->next;
-        int st = st_push_status(c->push);
-        if (st < 0) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "write-ahead log write failed (%s); nothing was stored, retry later",
-                     st_strerror(st));
-            respond_ctx(c, 503, msg);
-        } else {
-            st_counter_add(m_lines, st_push_entries(c->push));
-            st_counter_add(m_bytes, st_push_bytes(c->push));
-            if (c->errs.count) respond_ctx(c, 400, st_buf_cstr(&c->errs.text));
-            else respond_ctx(c, 204, NULL);
-        }
-        ctx_free(c);
+        c->wal_done = true;
+        if (c->after_done) finish_durable(c);
     }
+}
+
+/* Answers a push the WAL has finished with (loop thread). */
+static void finish_durable(push_ctx_t *c)
+{
+    int st = st_push_status(c->push);
+    if (st < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "write-ahead log write failed (%s); nothing was stored, retry later",
+                 st_strerror(st));
+        respond_ctx(c, 503, msg);
+    } else {
+        st_counter_add(m_lines, st_push_entries(c->push));
+        st_counter_add(m_bytes, st_push_bytes(c->push));
+        if (c->errs.count) respond_ctx(c, 400, st_buf_cstr(&c->errs.text));
+        else respond_ctx(c, 204, NULL);
+    }
+    ctx_free(c);
 }
 
 int st_api_push_init(st_app_t *app)

@@ -245,11 +245,20 @@ int st_logql_format_label_filter(const st_logql_label_filter_t *f, st_buf_t *b)
         TRY(puts_(b, st_logql_cmp_name(f->dur.op)));
         lq_fmt_go_duration(f->dur.ns, t);
         return puts_(b, t);
-    case ST_LOGQL_LF_BYTES:
+    case ST_LOGQL_LF_BYTES: {
         TRY(putstr(b, f->bytes.name));
         TRY(puts_(b, st_logql_cmp_name(f->bytes.op)));
-        lq_fmt_bytes(f->bytes.bytes, t);
+        /* Loki prints humanize.Bytes, which rounds. Where that text would not read back to a value
+         * printing the same way (999999 -> "1000kB" -> "1.0MB") or not read back at all ("EB"),
+         * the exact "<n>B" is printed so that formatting stays idempotent. */
+        uint64_t back;
+        char t2[64];
+        size_t k = lq_fmt_bytes(f->bytes.bytes, t);
+        if (memchr(t, 'E', k) != NULL || lq_parse_bytes(st_str(t, k), &back) != 0 || lq_fmt_bytes(back, t2) != k ||
+            memcmp(t, t2, k) != 0)
+            snprintf(t, sizeof t, "%lluB", (unsigned long long)f->bytes.bytes);
         return puts_(b, t);
+    }
     case ST_LOGQL_LF_IP:
         TRY(putstr(b, f->ip.name));
         TRY(puts_(b, f->ip.op == ST_LOGQL_CMP_NEQ ? "!=" : "="));

@@ -108,6 +108,7 @@ static const char *const token_names[T_COUNT_] = {
     [T_DIV] = "/",
     [T_MOD] = "%",
     [T_POW] = "^",
+    [T_BOGUS_IDENT] = "IDENTIFIER",
 };
 
 const char *lq_token_name(int t)
@@ -1010,6 +1011,6 @@ again:;
             return;
         }
     }
-    t->type = T_IDENTIFIER;
+    t->type = r == SC_IDENT ? T_IDENTIFIER : T_BOGUS_IDENT;
     set_pos(L, t);
 }

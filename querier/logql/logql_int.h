@@ -121,6 +121,9 @@ enum {
     T_DIV,
     T_MOD,
     T_POW,
+    /* Loki turns any unknown character (!, @, 'x', ...) into an IDENTIFIER; such names cannot be
+     * printed back as LogQL, so Strata keeps them apart and accepts them nowhere. */
+    T_BOGUS_IDENT,
     T_COUNT_ /* number of token kinds */
 };
 

@@ -511,6 +511,7 @@ static void test_vector_agg(void **state)
 
 static const char *R = "rate({a=\"b\"}[1m])";
 
+static st_logql_expr_t *parsef(const char *fmtq, ...) __attribute__((format(printf, 1, 2)));
 static st_logql_expr_t *parsef(const char *fmtq, ...)
 {
     char q[1024];
