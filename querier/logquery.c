@@ -1,11 +1,14 @@
 /* logquery.c: log (stream) queries: a lazy k-way merge over time-sorted blocks of all selected
  * streams in the requested direction, with the pipeline applied while scanning, stopping at the
- * limit; then Loki's "streams" result with stats. Blocks are decompressed only when the merge reaches
- * their time range, so limit-bound queries read little. */
+ * limit; then Loki's "streams" result with stats. Blocks are decompressed only when the merge is about
+ * to reach their time range, so limit-bound queries read little; the next few blocks in merge order are
+ * decompressed and prefiltered on the worker pool while the merge consumes the current ones. */
 #include "querier/querier_int.h"
 
 #include "common/err.h"
 #include "common/json.h"
+#include "common/pool.h"
+#include "common/search.h"
 #include "common/timeutil.h"
 
 #include <fcntl.h>
@@ -24,9 +27,26 @@ typedef struct {
     uint8_t *hit;        /* per-entry prefilter result (required literal present) */
     size_t hitcap;
     bool use_hit;
+    bool inrange;        /* the whole block lies in [start, end): counted at open, no per-entry checks */
 } cursor_t;
 
+/* A block being decompressed and prefiltered ahead of the merge, on the worker pool. */
 typedef struct {
+    st_task_t task;
+    struct run *r;
+    qblock_t *b;
+    st_block_t blk;
+    uint8_t *hit;
+    size_t hitcap;
+    bool use_hit;
+    st_buf_t scratch;
+    int rc;
+    bool busy;
+} pf_t;
+
+#define PF_MAX 16
+
+typedef struct run {
     st_querier_t *q;
     const st_query_t *req;
     st_pipeline_t *pl;
@@ -38,8 +58,12 @@ typedef struct {
     bool forward;
     bool has_lit;
     st_str_t lit;
+    st_finder_t finder;
     cursor_t *free_list[64];
     size_t nfree;
+    pf_t pf[PF_MAX];
+    size_t npf;          /* prefetch window (slots in use: block i uses pf[i % npf]) */
+    size_t submitted;    /* blocks [0, submitted) have been handed to the pool */
 } run_t;
 
 /* Heap order: earliest (forward) / latest (backward) entry first; ties by stream labels. */
@@ -93,15 +117,26 @@ static bool cursor_next(run_t *r, cursor_t *c)
     const st_query_t *req = r->req;
     while (c->pos != c->end) {
         int64_t i = c->pos;
-        c->pos += c->dir;
+        if (c->inrange && c->use_hit) {
+            /* jump straight to the next entry holding the required literal */
+            const uint8_t *h = c->dir > 0 ? memchr(c->hit + i, 1, (size_t)(c->end - i)) : memrchr(c->hit, 1, (size_t)(i + 1));
+            if (h == NULL) {
+                c->pos = c->end;
+                return false;
+            }
+            i = h - c->hit;
+        }
+        c->pos = i + c->dir;
         st_entry_t e = cursor_entry(c, i);
-        if (e.ts < req->start || e.ts >= req->end) continue;
-        r->stats.lines++;
-        r->stats.bytes += e.line.n;
-        r->stats.md_bytes += e.md.n;
-        if (c->b->is_mem) {
-            r->stats.head_lines++;
-            r->stats.head_bytes += e.line.n;
+        if (!c->inrange) {
+            if (e.ts < req->start || e.ts >= req->end) continue;
+            r->stats.lines++;
+            r->stats.bytes += e.line.n;
+            r->stats.md_bytes += e.md.n;
+            if (c->b->is_mem) {
+                r->stats.head_lines++;
+                r->stats.head_bytes += e.line.n;
+            }
         }
         if (c->use_hit && !c->hit[i]) continue;
         if (!st_pipeline_keep_line(r->pl, e.line)) continue;
@@ -114,22 +149,22 @@ static bool cursor_next(run_t *r, cursor_t *c)
 
 /* Marks the entries of a decoded block whose line contains the required literal, with one search
  * over the block's contiguous text instead of one per line. */
-static int prefilter(run_t *r, cursor_t *c)
+static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t *hitcap)
 {
-    st_block_t *b = &c->blk;
-    if (b->n > c->hitcap) {
-        uint8_t *h = realloc(c->hit, b->n);
+    if (b->n > *hitcap) {
+        uint8_t *h = realloc(*hitp, b->n);
         if (h == NULL) return -ENOMEM;
-        c->hit = h;
-        c->hitcap = b->n;
+        *hitp = h;
+        *hitcap = b->n;
     }
-    memset(c->hit, 0, b->n);
+    uint8_t *hit = *hitp;
+    memset(hit, 0, b->n);
     const char *text = b->lines;
     size_t len = b->line_off[b->n];
     size_t pos = 0;
     uint32_t idx = 0;
     while (pos < len) {
-        const char *m = memmem(text + pos, len - pos, r->lit.p, r->lit.n);
+        const char *m = st_finder_find(&r->finder, text + pos, len - pos);
         if (m == NULL) break;
         size_t at = (size_t)(m - text);
         /* the entry holding offset at: first idx with line_off[idx+1] > at */
@@ -141,7 +176,7 @@ static int prefilter(run_t *r, cursor_t *c)
         }
         idx = lo;
         if (at + r->lit.n <= b->line_off[idx + 1]) {
-            c->hit[idx] = 1; /* whole match inside this line */
+            hit[idx] = 1; /* whole match inside this line */
             pos = b->line_off[idx + 1];
             idx++;
         } else {
@@ -151,8 +186,47 @@ static int prefilter(run_t *r, cursor_t *c)
     return 0;
 }
 
-static int cursor_open(run_t *r, qblock_t *b, cursor_t **out)
+/* Pool task: read, verify, decompress and prefilter one chunk block. */
+static void pf_run(st_task_t *t)
 {
+    pf_t *s = (pf_t *)(void *)t;
+    const run_t *r = s->r;
+    const qfile_t *f = &r->sel.files[s->b->file];
+    int fd = f->borrowed ? f->fd : open(f->path, O_RDONLY | O_CLOEXEC);
+    s->use_hit = false;
+    if (fd < 0) {
+        s->rc = -errno;
+        return;
+    }
+    s->rc = st_block_read(fd, f->base, &s->b->meta, &s->scratch, &s->blk);
+    if (!f->borrowed) close(fd);
+    if (s->rc == 0 && r->has_lit && (s->rc = prefilter(r, &s->blk, &s->hit, &s->hitcap)) == 0) s->use_hit = true;
+}
+
+/* Hands blocks [submitted, upto) that live in files to the pool. */
+static void pf_submit_upto(run_t *r, size_t upto)
+{
+    if (upto > r->sel.nblocks) upto = r->sel.nblocks;
+    while (r->submitted < upto) {
+        size_t i = r->submitted;
+        qblock_t *b = &r->sel.blocks[i];
+        if (!b->is_mem) {
+            pf_t *s = &r->pf[i % r->npf];
+            if (s->busy) break; /* slot still owned by an unconsumed block */
+            s->r = r;
+            s->b = b;
+            s->rc = 0;
+            s->busy = true;
+            s->task.fn = pf_run;
+            if (st_pool_submit(r->q->pool, &s->task) < 0) pf_run(&s->task);
+        }
+        r->submitted++;
+    }
+}
+
+static int cursor_open(run_t *r, size_t idx, cursor_t **out)
+{
+    qblock_t *b = &r->sel.blocks[idx];
     *out = NULL;
     cursor_t *c = r->nfree ? r->free_list[--r->nfree] : calloc(1, sizeof *c);
     if (c == NULL) return -ENOMEM;
@@ -160,30 +234,47 @@ static int cursor_open(run_t *r, qblock_t *b, cursor_t **out)
     c->stream = b->stream;
     c->dir = r->forward ? 1 : -1;
     c->use_hit = false;
+    c->inrange = false;
     int rc = 0;
     int64_t n;
     if (b->is_mem) {
         c->e = b->e;
         n = (int64_t)b->n;
     } else {
+        pf_submit_upto(r, idx + 1);
+        pf_t *s = &r->pf[idx % r->npf];
+        st_pool_wait(r->q->pool, &s->task);
+        rc = s->rc;
+        /* take the decoded block; the slot keeps the cursor's old buffers for its next block */
+        st_block_t tb = c->blk;
+        c->blk = s->blk;
+        s->blk = tb;
+        uint8_t *th = c->hit;
+        size_t tc = c->hitcap;
+        c->hit = s->hit;
+        c->hitcap = s->hitcap;
+        s->hit = th;
+        s->hitcap = tc;
+        c->use_hit = s->use_hit;
+        s->busy = false;
         qfile_t *f = &r->sel.files[b->file];
-        if (f->fd < 0) {
-            f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-            if (f->fd < 0) rc = -errno;
-            else r->stats.chunks_downloaded++;
+        if (f->pending >= 0) {
+            r->stats.chunks_downloaded++;
+            f->pending = -1; /* counted */
         }
-        if (rc == 0) rc = st_block_read(f->fd, f->base, &b->meta, &r->scratch, &c->blk);
         if (rc == 0) {
             r->stats.compressed_bytes += b->meta.clen;
             r->stats.decompressed_lines += c->blk.n;
             r->stats.decompressed_bytes += c->blk.line_off[c->blk.n];
-            if (r->has_lit && (rc = prefilter(r, c)) == 0) c->use_hit = true;
-        }
-        if (--f->pending == 0 && !f->borrowed && f->fd >= 0) {
-            close(f->fd);
-            f->fd = -1;
+            c->inrange = b->min_ts >= r->req->start && b->max_ts < r->req->end;
+            if (c->inrange) {
+                r->stats.lines += c->blk.n;
+                r->stats.bytes += c->blk.line_off[c->blk.n];
+                if (c->blk.md_off) r->stats.md_bytes += c->blk.md_off[c->blk.n];
+            }
         }
         n = c->blk.n;
+        pf_submit_upto(r, idx + r->npf);
     }
     if (rc < 0) {
         *out = c;
@@ -436,6 +527,9 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     if (rc == ST_EPARSE) return st_qerr(err, 400, rc, "%s", perr);
     if (rc < 0) return st_qerr(err, 500, rc, "%s", st_strerror(rc));
     r.has_lit = st_pipeline_required_literal(r.pl, &r.lit);
+    if (r.has_lit) st_finder_init(&r.finder, r.lit.p, r.lit.n);
+    r.npf = (size_t)(2 * st_querier_threads(q) + 2);
+    if (r.npf > PF_MAX) r.npf = PF_MAX;
     if (req->end <= req->start) goto encode; /* empty range */
     rc = st_qsel_build(q, req->tenant, &e->log.selector, req->start, req->end - 1, true, &r.sel, &r.stats);
     if (rc < 0) {
@@ -463,9 +557,9 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
                 int64_t top = r.heap[0]->cur.ts;
                 if (r.forward ? b->min_ts > top : b->max_ts < top) break;
             }
-            next++;
             cursor_t *c;
-            rc = cursor_open(&r, b, &c);
+            rc = cursor_open(&r, next, &c);
+            next++;
             if (rc < 0) {
                 cursor_release(&r, c);
                 st_qerr(err, 500, rc, "reading chunk: %s", st_strerror(rc));
@@ -501,6 +595,12 @@ encode:
     rc = encode(&r, &res, out);
     if (rc < 0) st_qerr(err, 500, rc, "encoding result: %s", st_strerror(rc));
 out:
+    for (size_t i = 0; i < r.npf; i++) {
+        if (r.pf[i].busy) st_pool_wait(q->pool, &r.pf[i].task);
+        st_block_free(&r.pf[i].blk);
+        free(r.pf[i].hit);
+        st_buf_free(&r.pf[i].scratch);
+    }
     while (r.nheap) {
         cursor_t *c = heap_pop(&r);
         st_block_free(&c->blk);

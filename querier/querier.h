@@ -25,6 +25,7 @@ typedef struct {
     const char *chunks_dir;   /* root that local chunk locations are relative to */
     int max_query_series;     /* 500: series of a metric result / streams of a log result */
     int64_t query_timeout_ns; /* 1m */
+    int threads;              /* worker threads for block decompression (0 = one per CPU) */
 } st_querier_opts_t;
 
 int st_querier_new(const st_querier_opts_t *o, st_querier_t **out);

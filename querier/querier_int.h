@@ -85,7 +85,11 @@ void st_qsel_free(qsel_t *s);
 
 struct st_querier {
     st_querier_opts_t o;
+    struct st_pool *pool; /* decompresses and scans blocks ahead of the merge */
+    int threads;
 };
+
+static inline int st_querier_threads(const st_querier_t *q) { return q->threads; }
 
 /* Appends the stats object ("stats":{...}) of Loki's response. */
 int st_qstats_json(const st_qstats_t *s, st_buf_t *out);

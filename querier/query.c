@@ -4,21 +4,35 @@
 
 #include "common/err.h"
 #include "common/json.h"
+#include "common/pool.h"
 #include "common/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int st_querier_new(const st_querier_opts_t *o, st_querier_t **out)
 {
     st_querier_t *q = calloc(1, sizeof *q);
     if (q == NULL) return -ENOMEM;
     q->o = *o;
+    q->threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (q->threads <= 0) q->threads = 1;
+    int rc = st_pool_new(q->threads, &q->pool);
+    if (rc < 0) {
+        free(q);
+        return rc;
+    }
     *out = q;
     return 0;
 }
 
-void st_querier_free(st_querier_t *q) { free(q); }
+void st_querier_free(st_querier_t *q)
+{
+    if (q == NULL) return;
+    st_pool_free(q->pool);
+    free(q);
+}
 
 int st_qstats_json(const st_qstats_t *s, st_buf_t *out)
 {

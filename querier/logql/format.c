@@ -257,6 +257,8 @@ int st_logql_format_label_filter(const st_logql_label_filter_t *f, st_buf_t *b)
         if (memchr(t, 'E', k) != NULL || lq_parse_bytes(st_str(t, k), &back) != 0 || lq_fmt_bytes(back, t2) != k ||
             memcmp(t, t2, k) != 0)
             snprintf(t, sizeof t, "%lluB", (unsigned long long)f->bytes.bytes);
+        /* "0B" right after an operator lexes as a binary literal in Loki's scanner */
+        if (f->bytes.bytes == 0) snprintf(t, sizeof t, "0.0B");
         return puts_(b, t);
     }
     case ST_LOGQL_LF_IP:

@@ -1203,10 +1203,17 @@ typedef struct {
 
 #define LQ_MAGIC UINT64_C(0x4c6f67514c415354)
 
+static int do_parse_into(const char *q, size_t n, st_logql_expr_t **out, st_logql_error_t *const err);
+
 static int do_parse(const char *q, size_t n, st_logql_expr_t **out, st_logql_error_t *err)
 {
+    /* err is never reassigned in do_parse_into, so it survives the longjmp there */
     st_logql_error_t dummy;
-    if (err == NULL) err = &dummy;
+    return do_parse_into(q, n, out, err ? err : &dummy);
+}
+
+static int do_parse_into(const char *q, size_t n, st_logql_expr_t **out, st_logql_error_t *const err)
+{
     memset(err, 0, sizeof *err);
     if (n >= ST_LOGQL_MAX_INPUT) {
         snprintf(err->msg, sizeof err->msg, "input size too long (%zu > %d)", n, ST_LOGQL_MAX_INPUT);
