@@ -243,38 +243,66 @@ static bool ip_in(const st_logql_ip_t *ip, const uint8_t a[16], bool v4)
     return memcmp(a, ip->lo, 16) >= 0 && memcmp(a, ip->hi, 16) <= 0;
 }
 
-/* Finds address-looking tokens in the line and tests each against the range. */
+static bool try_v4(const st_logql_ip_t *ip, const char *p, size_t len)
+{
+    char tok[16];
+    while (len > 0 && p[len - 1] == '.') len--;
+    if (len < 7 || len > 15) return false;
+    memcpy(tok, p, len);
+    tok[len] = '\0';
+    struct in_addr v4;
+    if (inet_pton(AF_INET, tok, &v4) != 1) return false;
+    uint8_t a[16];
+    memset(a, 0, 10);
+    a[10] = a[11] = 0xff;
+    memcpy(a + 12, &v4, 4);
+    return ip_in(ip, a, true);
+}
+
+static bool try_v6(const st_logql_ip_t *ip, const char *p, size_t len)
+{
+    char tok[48];
+    if (len < 2 || len > 45) return false;
+    memcpy(tok, p, len);
+    tok[len] = '\0';
+    struct in6_addr v6;
+    if (inet_pton(AF_INET6, tok, &v6) != 1) return false;
+    uint8_t a[16];
+    memcpy(a, &v6, 16);
+    return ip_in(ip, a, false);
+}
+
+/* Finds address-looking substrings (runs of digits and dots for IPv4, runs of hex digits, colons and
+ * dots that contain a colon for IPv6) and tests each against the range. */
 static bool ip_match(const st_logql_ip_t *ip, st_str_t line)
 {
-    size_t i = 0;
-    while (i < line.n) {
-        unsigned char c = (unsigned char)line.p[i];
+    const char *s = line.p;
+    size_t n = line.n;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
         if (!(isxdigit(c) || c == ':')) {
             i++;
             continue;
         }
         size_t j = i;
-        while (j < line.n && (isxdigit((unsigned char)line.p[j]) || line.p[j] == ':' || line.p[j] == '.')) j++;
-        size_t len = j - i;
-        if (len >= 2 && len < 46) {
-            char tok[48];
-            memcpy(tok, line.p + i, len);
-            tok[len] = '\0';
-            while (len > 0 && (tok[len - 1] == '.' || tok[len - 1] == ':')) tok[--len] = '\0';
-            uint8_t a[16];
-            struct in_addr v4;
-            struct in6_addr v6;
-            if (inet_pton(AF_INET, tok, &v4) == 1) {
-                memset(a, 0, 10);
-                a[10] = a[11] = 0xff;
-                memcpy(a + 12, &v4, 4);
-                if (ip_in(ip, a, true)) return true;
-            } else if (strchr(tok, ':') && inet_pton(AF_INET6, tok, &v6) == 1) {
-                memcpy(a, &v6, 16);
-                if (ip_in(ip, a, false)) return true;
+        bool colon = false;
+        while (j < n && (isxdigit((unsigned char)s[j]) || s[j] == ':' || s[j] == '.')) colon |= s[j++] == ':';
+        if (colon && ip->v4 == false) {
+            /* trim to start at a hex digit or "::" and try the whole run */
+            if (try_v6(ip, s + i, j - i)) return true;
+        }
+        if (ip->v4) {
+            /* every maximal run of digits and dots inside the token */
+            size_t k = i;
+            while (k < j) {
+                while (k < j && !isdigit((unsigned char)s[k])) k++;
+                size_t m = k;
+                while (m < j && (isdigit((unsigned char)s[m]) || s[m] == '.')) m++;
+                if (m > k && try_v4(ip, s + k, m - k)) return true;
+                k = m;
             }
         }
-        i = j > i ? j : i + 1;
+        i = j;
     }
     return false;
 }

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ERR_MATCHER                                                                                      \
-    "queries require at least one regexp or equality matcher that does not have an empty-compatible "   \
+#define ERR_MATCHER                                                                                          \
+    "queries require at least one regexp or equality matcher that does not have an empty-compatible "        \
     "value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will"
 
 static int fail(st_logql_error_t *e, const char *msg)
@@ -67,8 +67,9 @@ typedef struct {
 static int stage_fail(ck_t *c, st_buf_t *stage_text, const char *why)
 {
     int rc = fail(c->e, "");
-    snprintf(c->e->msg, sizeof c->e->msg, "stage '%.*s' : %s", (int)(stage_text->len > 300 ? 300 : stage_text->len),
-             stage_text->data ? stage_text->data : "", why);
+    snprintf(c->e->msg, sizeof c->e->msg, "stage '%.*s' : %s",
+             (int)(stage_text->len > 300 ? 300 : stage_text->len), stage_text->data ? stage_text->data : "",
+             why);
     st_buf_free(stage_text);
     return rc;
 }
@@ -96,7 +97,8 @@ static int build_alt(ck_t *c, st_logql_line_op_t op, st_logql_line_alt_t *alt)
     }
     switch (op) {
     case ST_LOGQL_LINE_REGEX:
-    case ST_LOGQL_LINE_NOT_REGEX: return lq_regex_compile(c->a, alt->value, 0, &alt->re, c->msg, sizeof c->msg);
+    case ST_LOGQL_LINE_NOT_REGEX:
+        return lq_regex_compile(c->a, alt->value, 0, &alt->re, c->msg, sizeof c->msg);
     case ST_LOGQL_LINE_PATTERN:
     case ST_LOGQL_LINE_NOT_PATTERN: {
         if (alt->value.n == 0) return 0;
@@ -133,9 +135,7 @@ static int build_ips(ck_t *c, st_logql_label_filter_t *f, bool *bad)
 {
     switch (f->kind) {
     case ST_LOGQL_LF_AND:
-    case ST_LOGQL_LF_OR:
-        ST_TRY(build_ips(c, f->bin.left, bad));
-        return build_ips(c, f->bin.right, bad);
+    case ST_LOGQL_LF_OR: ST_TRY(build_ips(c, f->bin.left, bad)); return build_ips(c, f->bin.right, bad);
     case ST_LOGQL_LF_IP:
         if (lq_parse_ip(f->ip.ip.text, &f->ip.ip) != 0 && !*bad) {
             *bad = true;
@@ -173,7 +173,8 @@ static int check_stage(ck_t *c, st_logql_stage_t *s)
             for (size_t j = 0; j < i; j++) {
                 if (st_str_eq(s->label_format.v[j].dst, d)) {
                     snprintf(c->msg, sizeof c->msg,
-                             "multiple label name '%.*s' not allowed in a single format operation", (int)d.n, d.p);
+                             "multiple label name '%.*s' not allowed in a single format operation", (int)d.n,
+                             d.p);
                     goto fail;
                 }
             }
@@ -207,11 +208,11 @@ static int check_pipeline(ck_t *c, st_logql_pipeline_t *p, st_logql_unwrap_t *u)
         if (lf == NULL || other == NULL) return -ENOMEM;
     }
     size_t nlf = 0, nother = 0;
-#define FLUSH()                                                                                          \
-    do {                                                                                                 \
-        if (nlf > 0) ST_TRY(check_line_group(c, lf, nlf));                                              \
-        for (size_t k_ = 0; k_ < nother; k_++) ST_TRY(check_stage(c, other[k_]));                        \
-        nlf = nother = 0;                                                                                \
+#define FLUSH()                                                                                              \
+    do {                                                                                                     \
+        if (nlf > 0) ST_TRY(check_line_group(c, lf, nlf));                                                   \
+        for (size_t k_ = 0; k_ < nother; k_++) ST_TRY(check_stage(c, other[k_]));                            \
+        nlf = nother = 0;                                                                                    \
     } while (0)
     for (size_t i = 0; i < n; i++) {
         st_logql_stage_t *s = &p->v[i];
@@ -243,12 +244,11 @@ static int check_expr(ck_t *c, st_logql_expr_t *x)
 {
     switch (x->kind) {
     case ST_LOGQL_EXPR_LOG: return check_pipeline(c, &x->log.pipeline, NULL);
-    case ST_LOGQL_EXPR_RANGE_AGG: return check_pipeline(c, &x->range_agg.range.pipeline, x->range_agg.range.unwrap);
+    case ST_LOGQL_EXPR_RANGE_AGG:
+        return check_pipeline(c, &x->range_agg.range.pipeline, x->range_agg.range.unwrap);
     case ST_LOGQL_EXPR_VECTOR_AGG: return check_expr(c, x->vec_agg.inner);
     case ST_LOGQL_EXPR_LABEL_REPLACE: return check_expr(c, x->label_replace.inner);
-    case ST_LOGQL_EXPR_BINOP:
-        ST_TRY(check_expr(c, x->binop.lhs));
-        return check_expr(c, x->binop.rhs);
+    case ST_LOGQL_EXPR_BINOP: ST_TRY(check_expr(c, x->binop.lhs)); return check_expr(c, x->binop.rhs);
     default: return 0;
     }
 }

@@ -10,14 +10,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(x)                                                                                           \
-    do {                                                                                                 \
-        if ((x) < 0) return -ENOMEM;                                                                     \
+#define TRY(x)                                                                                               \
+    do {                                                                                                     \
+        if ((x) < 0) return -ENOMEM;                                                                         \
     } while (0)
 
-static int puts_(st_buf_t *b, const char *s) { return st_buf_puts(b, s); }
-static int putstr(st_buf_t *b, st_str_t s) { return st_buf_append(b, s.p ? s.p : "", s.n); }
-static int quote(st_buf_t *b, st_str_t s) { return lq_quote(b, s); }
+static int puts_(st_buf_t *b, const char *s)
+{
+    return st_buf_puts(b, s);
+}
+static int putstr(st_buf_t *b, st_str_t s)
+{
+    return st_buf_append(b, s.p ? s.p : "", s.n);
+}
+static int quote(st_buf_t *b, st_str_t s)
+{
+    return lq_quote(b, s);
+}
 
 static const char *match_op(st_logql_match_t t)
 {
@@ -54,7 +63,7 @@ int st_logql_format_selector(const st_logql_selector_t *s, st_buf_t *b)
 
 typedef struct {
     char s[256];
-    size_t n;   /* bytes */
+    size_t n; /* bytes */
     size_t runes;
 } lit_t;
 
@@ -254,8 +263,8 @@ int st_logql_format_label_filter(const st_logql_label_filter_t *f, st_buf_t *b)
         uint64_t back;
         char t2[64];
         size_t k = lq_fmt_bytes(f->bytes.bytes, t);
-        if (memchr(t, 'E', k) != NULL || lq_parse_bytes(st_str(t, k), &back) != 0 || lq_fmt_bytes(back, t2) != k ||
-            memcmp(t, t2, k) != 0)
+        if (memchr(t, 'E', k) != NULL || lq_parse_bytes(st_str(t, k), &back) != 0 ||
+            lq_fmt_bytes(back, t2) != k || memcmp(t, t2, k) != 0)
             snprintf(t, sizeof t, "%lluB", (unsigned long long)f->bytes.bytes);
         /* "0B" right after an operator lexes as a binary literal in Loki's scanner */
         if (f->bytes.bytes == 0) snprintf(t, sizeof t, "0.0B");
@@ -281,7 +290,8 @@ static int fmt_operand(st_buf_t *b, const st_logql_line_alt_t *a)
 
 static bool negative(st_logql_line_op_t op)
 {
-    return op == ST_LOGQL_LINE_NOT_CONTAINS || op == ST_LOGQL_LINE_NOT_REGEX || op == ST_LOGQL_LINE_NOT_PATTERN;
+    return op == ST_LOGQL_LINE_NOT_CONTAINS || op == ST_LOGQL_LINE_NOT_REGEX ||
+           op == ST_LOGQL_LINE_NOT_PATTERN;
 }
 
 static int fmt_line_filter(st_buf_t *b, const st_logql_line_filter_t *f)
@@ -330,19 +340,13 @@ int lq_format_stage(const st_logql_stage_t *s, st_buf_t *b)
         if (s->logfmt.strict) TRY(puts_(b, "--strict "));
         if (s->logfmt.keep_empty) TRY(puts_(b, "--keep-empty "));
         return fmt_extracts(b, s->logfmt.v, s->logfmt.n);
-    case ST_LOGQL_STAGE_REGEXP:
-        TRY(puts_(b, "| regexp "));
-        return quote(b, s->regexp.re);
-    case ST_LOGQL_STAGE_PATTERN:
-        TRY(puts_(b, "| pattern "));
-        return quote(b, s->pattern.text);
+    case ST_LOGQL_STAGE_REGEXP: TRY(puts_(b, "| regexp ")); return quote(b, s->regexp.re);
+    case ST_LOGQL_STAGE_PATTERN: TRY(puts_(b, "| pattern ")); return quote(b, s->pattern.text);
     case ST_LOGQL_STAGE_UNPACK: return puts_(b, "| unpack");
     case ST_LOGQL_STAGE_LABEL_FILTER:
         TRY(puts_(b, "| "));
         return st_logql_format_label_filter(s->label_filter, b);
-    case ST_LOGQL_STAGE_LINE_FORMAT:
-        TRY(puts_(b, "| line_format "));
-        return quote(b, s->line_format);
+    case ST_LOGQL_STAGE_LINE_FORMAT: TRY(puts_(b, "| line_format ")); return quote(b, s->line_format);
     case ST_LOGQL_STAGE_LABEL_FORMAT:
         TRY(puts_(b, "| label_format "));
         for (size_t i = 0; i < s->label_format.n; i++) {
@@ -358,8 +362,10 @@ int lq_format_stage(const st_logql_stage_t *s, st_buf_t *b)
         TRY(puts_(b, s->kind == ST_LOGQL_STAGE_DROP ? "| drop " : "| keep "));
         for (size_t i = 0; i < s->names.n; i++) {
             if (i > 0) TRY(st_buf_putc(b, ','));
-            if (s->names.v[i].has_matcher) TRY(fmt_matcher(b, &s->names.v[i].matcher));
-            else TRY(putstr(b, s->names.v[i].name));
+            if (s->names.v[i].has_matcher)
+                TRY(fmt_matcher(b, &s->names.v[i].matcher));
+            else
+                TRY(putstr(b, s->names.v[i].name));
         }
         return 0;
     case ST_LOGQL_STAGE_DECOLORIZE: return puts_(b, "| decolorize");
@@ -455,7 +461,10 @@ static int fmt_grouping(st_buf_t *b, const st_logql_grouping_t *g)
     return st_buf_putc(b, ')');
 }
 
-static bool vec_grouping_shown(const st_logql_grouping_t *g) { return g->present && (g->n > 0 || g->without); }
+static bool vec_grouping_shown(const st_logql_grouping_t *g)
+{
+    return g->present && (g->n > 0 || g->without);
+}
 
 static int fmt_literal(st_buf_t *b, double v)
 {
@@ -517,8 +526,10 @@ static int fmt_expr(st_buf_t *b, const st_logql_expr_t *e)
         return st_buf_putc(b, ')');
     case ST_LOGQL_EXPR_LITERAL: return fmt_literal(b, e->literal);
     case ST_LOGQL_EXPR_VECTOR:
-        if (isfinite(e->vector)) snprintf(t, sizeof t, "%f", e->vector);
-        else lq_fmt_float_v(e->vector, t);
+        if (isfinite(e->vector))
+            snprintf(t, sizeof t, "%f", e->vector);
+        else
+            lq_fmt_float_v(e->vector, t);
         TRY(puts_(b, "vector("));
         TRY(puts_(b, t));
         return st_buf_putc(b, ')');
@@ -564,8 +575,14 @@ static size_t text_len(int (*f)(st_buf_t *, const void *), const void *x)
     return n;
 }
 
-static int fx_expr(st_buf_t *b, const void *x) { return fmt_expr(b, x); }
-static int fx_range(st_buf_t *b, const void *x) { return fmt_log_range(b, x); }
+static int fx_expr(st_buf_t *b, const void *x)
+{
+    return fmt_expr(b, x);
+}
+static int fx_range(st_buf_t *b, const void *x)
+{
+    return fmt_log_range(b, x);
+}
 
 static int pretty_log(st_buf_t *b, const st_logql_selector_t *s, const st_logql_pipeline_t *p, int level)
 {
@@ -611,8 +628,10 @@ static int pretty_log(st_buf_t *b, const st_logql_selector_t *s, const st_logql_
 static int pretty_grouping(st_buf_t *b, const st_logql_grouping_t *g, bool range)
 {
     if (g->n == 0 && (g->without || range)) return puts_(b, g->without ? " without ()" : " by ()");
-    if (g->without) TRY(puts_(b, " without"));
-    else if (g->n > 0) TRY(puts_(b, " by"));
+    if (g->without)
+        TRY(puts_(b, " without"));
+    else if (g->n > 0)
+        TRY(puts_(b, " by"));
     if (g->n > 0) {
         TRY(puts_(b, " ("));
         TRY(fmt_labels(b, g->labels, g->n, ", "));

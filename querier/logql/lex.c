@@ -314,8 +314,14 @@ static bool is_ident_rune(int32_t ch, int i)
     return lq_is_letter(ch) || (lq_is_digit(ch) && i > 0);
 }
 
-static bool is_decimal(int32_t ch) { return ch >= '0' && ch <= '9'; }
-static int32_t lower_ascii(int32_t ch) { return ('a' - 'A') | ch; }
+static bool is_decimal(int32_t ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+static int32_t lower_ascii(int32_t ch)
+{
+    return ('a' - 'A') | ch;
+}
 static bool is_hex(int32_t ch)
 {
     return is_decimal(ch) || (lower_ascii(ch) >= 'a' && lower_ascii(ch) <= 'f');
@@ -335,10 +341,14 @@ static const char *litname(int32_t prefix)
 /* Go's %q of a rune, for scanner messages. */
 static void quote_rune(int32_t r, char *out, size_t n)
 {
-    if (r >= 0x20 && r < 0x7f && r != '\'' && r != '\\') snprintf(out, n, "'%c'", (char)r);
-    else if (r == '\'') snprintf(out, n, "'\\''");
-    else if (r == '\\') snprintf(out, n, "'\\\\'");
-    else if (r < 0x80) snprintf(out, n, "'\\x%02x'", (unsigned)r);
+    if (r >= 0x20 && r < 0x7f && r != '\'' && r != '\\')
+        snprintf(out, n, "'%c'", (char)r);
+    else if (r == '\'')
+        snprintf(out, n, "'\\''");
+    else if (r == '\\')
+        snprintf(out, n, "'\\\\'");
+    else if (r < 0x80)
+        snprintf(out, n, "'\\x%02x'", (unsigned)r);
     else {
         unsigned char b[4];
         int k;
@@ -369,8 +379,10 @@ static int32_t sc_digits(lq_lexer_t *L, lq_scanner_t *s, int32_t ch, int base, i
         int32_t max = '0' + base;
         while (is_decimal(ch) || ch == '_') {
             int ds = 1;
-            if (ch == '_') ds = 2;
-            else if (ch >= max && *invalid == 0) *invalid = ch;
+            if (ch == '_')
+                ds = 2;
+            else if (ch >= max && *invalid == 0)
+                *invalid = ch;
             *digsep |= ds;
             ch = sc_next(L, s);
         }
@@ -561,8 +573,10 @@ static int sc_string(lq_lexer_t *L, lq_scanner_t *s, int32_t quote)
             s->tok_end = s->pos - (size_t)s->last_char_len;
             sc_error(L, "literal not terminated");
         }
-        if (ch == '\\') ch = sc_escape(L, s, quote);
-        else ch = sc_next(L, s);
+        if (ch == '\\')
+            ch = sc_escape(L, s, quote);
+        else
+            ch = sc_next(L, s);
         n++;
     }
     return n;
@@ -597,7 +611,10 @@ static int32_t sc_comment(lq_lexer_t *L, lq_scanner_t *s, int32_t ch)
     return ch;
 }
 
-static bool is_ws(int32_t ch) { return ch == '\t' || ch == '\n' || ch == '\r' || ch == ' '; }
+static bool is_ws(int32_t ch)
+{
+    return ch == '\t' || ch == '\n' || ch == '\r' || ch == ' ';
+}
 
 /* Go's Scanner.Scan with the GoTokens mode Loki uses. */
 static int sc_scan(lq_lexer_t *L, lq_scanner_t *s)
@@ -757,7 +774,10 @@ int st_logql_parse_duration(st_str_t s, int64_t *out_ns)
     return lq_parse_go_duration(s, out_ns);
 }
 
-int st_logql_parse_bytes(st_str_t s, uint64_t *out) { return lq_parse_bytes(s, out); }
+int st_logql_parse_bytes(st_str_t s, uint64_t *out)
+{
+    return lq_parse_bytes(s, out);
+}
 
 static bool try_duration(lq_lexer_t *L, st_str_t number, int64_t *d)
 {
@@ -845,7 +865,8 @@ static size_t lower_token(st_str_t t, char *out, size_t cap)
     size_t n = 0;
     for (size_t i = 0; i < t.n && n < cap; i++) {
         unsigned char c = (unsigned char)t.p[i];
-        if (c == 0xE2 && i + 2 < t.n && (unsigned char)t.p[i + 1] == 0x84 && (unsigned char)t.p[i + 2] == 0xAA) {
+        if (c == 0xE2 && i + 2 < t.n && (unsigned char)t.p[i + 1] == 0x84 &&
+            (unsigned char)t.p[i + 2] == 0xAA) {
             out[n++] = 'k';
             i += 2;
             continue;
@@ -886,7 +907,10 @@ void lq_lexer_init(lq_lexer_t *L, const char *q, size_t n, lq_arena_t *arena)
     }
 }
 
-void lq_lexer_dispose(lq_lexer_t *L) { st_buf_free(&L->tmp); }
+void lq_lexer_dispose(lq_lexer_t *L)
+{
+    st_buf_free(&L->tmp);
+}
 
 static void set_pos(lq_lexer_t *L, lq_token_t *t)
 {
@@ -964,7 +988,8 @@ again:;
             if (c == ']') {
                 char msg[300];
                 int64_t d;
-                if (lq_parse_prom_duration(st_str(sb->data ? sb->data : "", sb->len), &d, msg, sizeof msg) != 0)
+                if (lq_parse_prom_duration(st_str(sb->data ? sb->data : "", sb->len), &d, msg, sizeof msg) !=
+                    0)
                     lq_fail_at(L, L->s.tline, L->s.tcol, "%s", msg);
                 t->type = T_RANGE;
                 t->dur = d;

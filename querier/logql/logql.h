@@ -32,13 +32,16 @@ typedef enum {
     ST_LOGQL_MATCH_NRE, /* !~ */
 } st_logql_match_t;
 
-/* A Prometheus-style label matcher. name and value are NUL-terminated and point into the arena. */
+/* A Prometheus-style label matcher. name and value are NUL-terminated and point into the arena.
+ * Regexes use Go RE2 syntax (checked as Go does) translated to PCRE2. Selector and drop/keep
+ * matchers are compiled like Prometheus matchers, "^(?s:value)$" (dot matches newline); label
+ * filter matchers like Loki's label filters, "^(?:value)$". */
 typedef struct {
     st_logql_match_t type;
     st_str_t name;
-    st_str_t value;  /* decoded string (Go escapes resolved) */
-    pcre2_code *re;  /* RE/NRE: "^(?:value)$" compiled (UTF, MATCH_INVALID_UTF, DOLLAR_ENDONLY), JIT
-                        compiled when the platform allows; NULL for EQ/NEQ */
+    st_str_t value;     /* decoded string (Go escapes resolved) */
+    pcre2_code *re;     /* RE/NRE: the anchored regex (UTF, MATCH_INVALID_UTF, DOLLAR_ENDONLY), JIT
+                           compiled when the platform allows; NULL for EQ/NEQ */
     bool matches_empty; /* the matcher accepts the empty string (so it also selects absent labels) */
 } st_logql_matcher_t;
 
@@ -219,9 +222,9 @@ typedef struct {
             size_t n;         /* capture groups + 1 (index 0 is the whole match, unnamed) */
         } regexp;             /* REGEXP: at least one named group, names valid and unique */
         struct {
-            st_str_t text;              /* decoded pattern string */
-            st_logql_pattern_t pattern; /* at least one named capture, no adjacent captures */
-        } pattern;                      /* PATTERN */
+            st_str_t text;                     /* decoded pattern string */
+            st_logql_pattern_t pattern;        /* at least one named capture, no adjacent captures */
+        } pattern;                             /* PATTERN */
         st_logql_label_filter_t *label_filter; /* LABEL_FILTER */
         st_str_t line_format;                  /* LINE_FORMAT: Go text/template source */
         struct {
@@ -366,10 +369,10 @@ struct st_logql_expr {
         } vec_agg;
         struct {
             st_logql_binop_t op;
-            bool return_bool;    /* "bool" modifier */
-            bool on;             /* on(...) was written (else ignoring(...) or nothing) */
-            bool has_matching;   /* on(...) or ignoring(...) with labels was written */
-            st_str_t *matching;  /* labels of on/ignoring */
+            bool return_bool;   /* "bool" modifier */
+            bool on;            /* on(...) was written (else ignoring(...) or nothing) */
+            bool has_matching;  /* on(...) or ignoring(...) with labels was written */
+            st_str_t *matching; /* labels of on/ignoring */
             size_t n_matching;
             st_logql_card_t card;
             st_str_t *include; /* labels of group_left(...)/group_right(...) */

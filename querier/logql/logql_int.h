@@ -21,7 +21,7 @@ typedef struct {
 
 void lq_arena_init(lq_arena_t *a);
 void lq_arena_release(lq_arena_t *a);
-void *lq_alloc(lq_arena_t *a, size_t n);          /* zeroed, 16-aligned; NULL on OOM */
+void *lq_alloc(lq_arena_t *a, size_t n);                 /* zeroed, 16-aligned; NULL on OOM */
 char *lq_strdup(lq_arena_t *a, const char *p, size_t n); /* NUL-terminated copy */
 int lq_arena_own_code(lq_arena_t *a, pcre2_code *c);
 
@@ -159,7 +159,7 @@ typedef struct lq_error_sink lq_error_sink_t;
 typedef struct {
     lq_scanner_t s;
     lq_arena_t *arena;
-    size_t bad_off;   /* offset of the first invalid UTF-8 byte or NUL, or n */
+    size_t bad_off; /* offset of the first invalid UTF-8 byte or NUL, or n */
     bool bad_is_nul;
     /* error reporting: set by the first error, then control leaves through jb */
     st_logql_error_t *err;
@@ -238,22 +238,25 @@ enum {
  * ("error parsing regexp: missing closing ): `(`"). -ENOMEM on OOM. The code is owned by arena. */
 int lq_regex_compile(lq_arena_t *a, st_str_t re, int flags, pcre2_code **out, char *msg, size_t msgsz);
 /* Same with capture group names by index (names[0] is the whole match; unnamed groups are empty). */
-int lq_regex_compile_named(lq_arena_t *a, st_str_t re, pcre2_code **out, st_str_t **names, size_t *n, char *msg,
-                           size_t msgsz);
+int lq_regex_compile_named(lq_arena_t *a, st_str_t re, pcre2_code **out, st_str_t **names, size_t *n,
+                           char *msg, size_t msgsz);
 /* True if code matches the empty string. */
 bool lq_regex_matches_empty(const pcre2_code *code);
 
 /* ---- Expression wrappers (deferred post-parse errors ride along) -------------------------- */
 
 typedef struct {
-    st_logql_expr_t e;  /* must stay first */
-    const char *err;    /* Loki's node error, reported by the checks (arena) */
-    int height;         /* tree height, bounded to keep every recursive walk shallow */
+    st_logql_expr_t e; /* must stay first */
+    const char *err;   /* Loki's node error, reported by the checks (arena) */
+    int height;        /* tree height, bounded to keep every recursive walk shallow */
 } lq_node_t;
 
 #define LQ_MAX_DEPTH 1000
 
-static inline lq_node_t *lq_node(const st_logql_expr_t *e) { return (lq_node_t *)(void *)e; }
+static inline lq_node_t *lq_node(const st_logql_expr_t *e)
+{
+    return (lq_node_t *)(void *)e;
+}
 
 /* Post-parse checks (check.c). Return 0, ST_EPARSE with e filled (no position) or -ENOMEM.
  * lq_check_stages also compiles what Loki builds with the pipeline (line filter regexes,

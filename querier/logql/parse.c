@@ -34,7 +34,10 @@ static lq_token_t *peek(P *p)
     return &p->tok;
 }
 
-static int ptype(P *p) { return peek(p)->type; }
+static int ptype(P *p)
+{
+    return peek(p)->type;
+}
 
 static lq_token_t take(P *p)
 {
@@ -43,7 +46,10 @@ static lq_token_t take(P *p)
     return p->tok;
 }
 
-static _Noreturn void fail_oom(P *p) { lq_fail_oom(&p->L); }
+static _Noreturn void fail_oom(P *p)
+{
+    lq_fail_oom(&p->L);
+}
 
 /* A failure Loki raises as a panic while reducing: no position. */
 static _Noreturn void fail_nopos(P *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -77,10 +83,10 @@ static _Noreturn void syntax_error(P *p, const int *exp, size_t nexp)
     lq_fail_at(&p->L, t->line, t->col, "%s", p->msg);
 }
 
-#define EXPECTING(...)                                                                                   \
-    do {                                                                                                 \
-        static const int e_[] = {__VA_ARGS__};                                                           \
-        syntax_error(p, e_, sizeof e_ / sizeof e_[0]);                                                   \
+#define EXPECTING(...)                                                                                       \
+    do {                                                                                                     \
+        static const int e_[] = {__VA_ARGS__};                                                               \
+        syntax_error(p, e_, sizeof e_ / sizeof e_[0]);                                                       \
     } while (0)
 #define UNEXPECTED() syntax_error(p, NULL, 0)
 
@@ -110,7 +116,10 @@ static char *sdup(P *p, st_str_t s)
     return d;
 }
 
-static st_str_t sdup_str(P *p, st_str_t s) { return st_str(sdup(p, s), s.n); }
+static st_str_t sdup_str(P *p, st_str_t s)
+{
+    return st_str(sdup(p, s), s.n);
+}
 
 typedef struct {
     void *v;
@@ -131,9 +140,13 @@ static void *vpush(P *p, vec_t *v, size_t elem)
 
 static void enter(P *p)
 {
-    if (++p->depth > LQ_MAX_DEPTH) fail_nopos(p, "query is nested too deeply (more than %d levels)", LQ_MAX_DEPTH);
+    if (++p->depth > LQ_MAX_DEPTH)
+        fail_nopos(p, "query is nested too deeply (more than %d levels)", LQ_MAX_DEPTH);
 }
-static void leave(P *p) { p->depth--; }
+static void leave(P *p)
+{
+    p->depth--;
+}
 
 static lq_node_t *new_node(P *p, st_logql_expr_kind_t kind)
 {
@@ -248,7 +261,8 @@ static double label_number(P *p)
     lq_token_t n = take(p);
     double v;
     char m[300];
-    if (lq_parse_float(n.text, &v, m, sizeof m) != 0) fail_nopos(p, "unable to parse literal as a float: %s", m);
+    if (lq_parse_float(n.text, &v, m, sizeof m) != 0)
+        fail_nopos(p, "unable to parse literal as a float: %s", m);
     return neg ? -v : v;
 }
 
@@ -563,7 +577,8 @@ static st_logql_unwrap_t *parse_unwrap(P *p)
 
 static bool is_line_filter_start(int t)
 {
-    return t == T_PIPE_EXACT || t == T_NEQ || t == T_PIPE_MATCH || t == T_NRE || t == T_PIPE_PATTERN || t == T_NPA;
+    return t == T_PIPE_EXACT || t == T_NEQ || t == T_PIPE_MATCH || t == T_NRE || t == T_PIPE_PATTERN ||
+           t == T_NPA;
 }
 
 /* Parses stages while they come. In a log range a "| unwrap" ends the pipeline and is returned. */
@@ -592,8 +607,10 @@ static void parse_pipeline(P *p, ctx_t ctx, st_logql_pipeline_t *pl, st_logql_un
             s->kind = ST_LOGQL_STAGE_LOGFMT;
             while (ptype(p) == T_FUNCTION_FLAG) {
                 lq_token_t f = take(p);
-                if (st_str_eqc(f.text, "--strict")) s->logfmt.strict = true;
-                else s->logfmt.keep_empty = true;
+                if (st_str_eqc(f.text, "--strict"))
+                    s->logfmt.strict = true;
+                else
+                    s->logfmt.keep_empty = true;
             }
             if (ptype(p) == T_IDENTIFIER) parse_extract_list(p, &s->logfmt.v, &s->logfmt.n);
             break;
@@ -669,9 +686,15 @@ static void parse_pipeline(P *p, ctx_t ctx, st_logql_pipeline_t *pl, st_logql_un
 
 static lq_node_t *parse_expr(P *p, int minp, lq_node_t *first);
 
-static bool is_log(const lq_node_t *n) { return n->e.kind == ST_LOGQL_EXPR_LOG; }
+static bool is_log(const lq_node_t *n)
+{
+    return n->e.kind == ST_LOGQL_EXPR_LOG;
+}
 
-static int height_of(const lq_node_t *n) { return n ? n->height : 0; }
+static int height_of(const lq_node_t *n)
+{
+    return n ? n->height : 0;
+}
 
 static void set_height(P *p, lq_node_t *n, int h)
 {
@@ -805,12 +828,18 @@ static const struct {
     int tok;
     st_logql_vec_op_t op;
 } vec_ops[] = {
-    {T_SUM, ST_LOGQL_VEC_SUM},         {T_AVG, ST_LOGQL_VEC_AVG},
-    {T_COUNT, ST_LOGQL_VEC_COUNT},     {T_MAX, ST_LOGQL_VEC_MAX},
-    {T_MIN, ST_LOGQL_VEC_MIN},         {T_STDDEV, ST_LOGQL_VEC_STDDEV},
-    {T_STDVAR, ST_LOGQL_VEC_STDVAR},   {T_TOPK, ST_LOGQL_VEC_TOPK},
-    {T_BOTTOMK, ST_LOGQL_VEC_BOTTOMK}, {T_SORT, ST_LOGQL_VEC_SORT},
-    {T_SORT_DESC, ST_LOGQL_VEC_SORT_DESC}, {T_APPROX_TOPK, ST_LOGQL_VEC_APPROX_TOPK},
+    {T_SUM, ST_LOGQL_VEC_SUM},
+    {T_AVG, ST_LOGQL_VEC_AVG},
+    {T_COUNT, ST_LOGQL_VEC_COUNT},
+    {T_MAX, ST_LOGQL_VEC_MAX},
+    {T_MIN, ST_LOGQL_VEC_MIN},
+    {T_STDDEV, ST_LOGQL_VEC_STDDEV},
+    {T_STDVAR, ST_LOGQL_VEC_STDVAR},
+    {T_TOPK, ST_LOGQL_VEC_TOPK},
+    {T_BOTTOMK, ST_LOGQL_VEC_BOTTOMK},
+    {T_SORT, ST_LOGQL_VEC_SORT},
+    {T_SORT_DESC, ST_LOGQL_VEC_SORT_DESC},
+    {T_APPROX_TOPK, ST_LOGQL_VEC_APPROX_TOPK},
 };
 
 static int range_op_of(int t)
@@ -834,7 +863,8 @@ static const char *range_agg_error(P *p, st_logql_expr_t *e, const lq_token_t *p
     const char *name = st_logql_range_op_name(op);
     if (param != NULL) {
         if (op != ST_LOGQL_RANGE_QUANTILE_OVER_TIME)
-            return errf(p, "parameter %.*s not supported for operation %s", (int)param->text.n, param->text.p, name);
+            return errf(p, "parameter %.*s not supported for operation %s", (int)param->text.n, param->text.p,
+                        name);
         char m[300];
         if (lq_parse_float(param->text, &e->range_agg.param, m, sizeof m) != 0)
             return errf(p, "invalid parameter for operation %s: %s", name, m);
@@ -913,7 +943,8 @@ static const char *vec_agg_error(P *p, st_logql_expr_t *e, const lq_token_t *par
         return NULL;
     }
     if (param != NULL)
-        return errf(p, "unsupported parameter for operation %s(%.*s,", name, (int)param->text.n, param->text.p);
+        return errf(p, "unsupported parameter for operation %s(%.*s,", name, (int)param->text.n,
+                    param->text.p);
     return NULL;
 }
 
@@ -922,7 +953,8 @@ static lq_node_t *literal_node(P *p, lq_token_t num, bool neg)
     lq_node_t *n = new_node(p, ST_LOGQL_EXPR_LITERAL);
     double v = 0;
     char m[300];
-    if (lq_parse_float(num.text, &v, m, sizeof m) != 0) n->err = errf(p, "unable to parse literal as a float: %s", m);
+    if (lq_parse_float(num.text, &v, m, sizeof m) != 0)
+        n->err = errf(p, "unable to parse literal as a float: %s", m);
     n->e.literal = neg ? -v : v;
     return n;
 }
@@ -1146,13 +1178,15 @@ static lq_node_t *make_binop(P *p, lq_node_t *b, lq_node_t *l, lq_node_t *r)
         if (ll) {
             snprintf(v, sizeof v, "%f", l->e.literal);
             if (!isfinite(l->e.literal)) lq_fmt_float_v(l->e.literal, v);
-            b->err = errf(p, "unexpected literal for left leg of logical/set binary operation (%s): %s", name, v);
+            b->err =
+                errf(p, "unexpected literal for left leg of logical/set binary operation (%s): %s", name, v);
             return b;
         }
         if (rl) {
             snprintf(v, sizeof v, "%f", r->e.literal);
             if (!isfinite(r->e.literal)) lq_fmt_float_v(r->e.literal, v);
-            b->err = errf(p, "unexpected literal for right leg of logical/set binary operation (%s): %s", name, v);
+            b->err =
+                errf(p, "unexpected literal for right leg of logical/set binary operation (%s): %s", name, v);
             return b;
         }
     }
@@ -1274,9 +1308,12 @@ int st_logql_parse(const char *q, size_t n, st_logql_expr_t **out, char *err, si
     st_logql_error_t e;
     int rc = do_parse(q, n, out, &e);
     if (err != NULL && errsz > 0) {
-        if (rc == ST_EPARSE) st_logql_error_text(&e, err, errsz);
-        else if (rc != 0) snprintf(err, errsz, "%s", st_strerror(rc));
-        else err[0] = '\0';
+        if (rc == ST_EPARSE)
+            st_logql_error_text(&e, err, errsz);
+        else if (rc != 0)
+            snprintf(err, errsz, "%s", st_strerror(rc));
+        else
+            err[0] = '\0';
     }
     return rc;
 }
@@ -1291,7 +1328,10 @@ void st_logql_free(st_logql_expr_t *e)
     free(own);
 }
 
-bool st_logql_is_log_query(const st_logql_expr_t *e) { return e != NULL && e->kind == ST_LOGQL_EXPR_LOG; }
+bool st_logql_is_log_query(const st_logql_expr_t *e)
+{
+    return e != NULL && e->kind == ST_LOGQL_EXPR_LOG;
+}
 
 int st_logql_walk_selectors(const st_logql_expr_t *e, st_logql_selector_cb cb, void *arg)
 {
@@ -1313,16 +1353,20 @@ int st_logql_walk_selectors(const st_logql_expr_t *e, st_logql_selector_cb cb, v
 
 const char *st_logql_range_op_name(st_logql_range_op_t op)
 {
-    static const char *const n[] = {"count_over_time",  "rate",           "rate_counter",       "bytes_over_time",
-                                    "bytes_rate",       "avg_over_time",  "sum_over_time",      "min_over_time",
-                                    "max_over_time",    "stdvar_over_time", "stddev_over_time", "quantile_over_time",
-                                    "first_over_time",  "last_over_time", "absent_over_time"};
+    static const char *const n[] = {"count_over_time",  "rate",
+                                    "rate_counter",     "bytes_over_time",
+                                    "bytes_rate",       "avg_over_time",
+                                    "sum_over_time",    "min_over_time",
+                                    "max_over_time",    "stdvar_over_time",
+                                    "stddev_over_time", "quantile_over_time",
+                                    "first_over_time",  "last_over_time",
+                                    "absent_over_time"};
     return (unsigned)op < sizeof n / sizeof n[0] ? n[op] : "?";
 }
 
 const char *st_logql_vec_op_name(st_logql_vec_op_t op)
 {
-    static const char *const n[] = {"sum",  "avg",     "count", "max",  "min",       "stddev",
+    static const char *const n[] = {"sum",    "avg",  "count",   "max",  "min",       "stddev",
                                     "stdvar", "topk", "bottomk", "sort", "sort_desc", "approx_topk"};
     return (unsigned)op < sizeof n / sizeof n[0] ? n[op] : "?";
 }

@@ -29,7 +29,10 @@ static void emit(rx_t *x, const char *s, size_t n)
 {
     if (st_buf_append(&x->out, s, n) < 0) x->oom = 1;
 }
-static void emits(rx_t *x, const char *s) { emit(x, s, strlen(s)); }
+static void emits(rx_t *x, const char *s)
+{
+    emit(x, s, strlen(s));
+}
 
 static void emit_hex(rx_t *x, uint32_t r)
 {
@@ -136,12 +139,30 @@ static int parse_escape(rx_t *x, size_t i, uint32_t *r, size_t *after)
         *after = t;
         return 0;
     }
-    case 'a': *r = '\a'; *after = t; return 0;
-    case 'f': *r = '\f'; *after = t; return 0;
-    case 'n': *r = '\n'; *after = t; return 0;
-    case 'r': *r = '\r'; *after = t; return 0;
-    case 't': *r = '\t'; *after = t; return 0;
-    case 'v': *r = '\v'; *after = t; return 0;
+    case 'a':
+        *r = '\a';
+        *after = t;
+        return 0;
+    case 'f':
+        *r = '\f';
+        *after = t;
+        return 0;
+    case 'n':
+        *r = '\n';
+        *after = t;
+        return 0;
+    case 'r':
+        *r = '\r';
+        *after = t;
+        return 0;
+    case 't':
+        *r = '\t';
+        *after = t;
+        return 0;
+    case 'v':
+        *r = '\v';
+        *after = t;
+        return 0;
     default:
         if (c < 0x80 && !isalnum((int)c)) {
             *r = c;
@@ -198,7 +219,7 @@ static int unicode_class(rx_t *x, size_t i, size_t *after, int *err)
 }
 
 static const char *const posix_names[] = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph",
-                                          "lower", "print", "punct", "space", "upper", "word", "xdigit"};
+                                          "lower", "print", "punct", "space", "upper", "word",  "xdigit"};
 
 static int parse_class(rx_t *x, size_t s, size_t *after)
 {
@@ -318,7 +339,10 @@ static bool parse_repeat(const char *s, size_t n, size_t i, int *min, int *max, 
     return true;
 }
 
-static bool is_word(char c) { return isalnum((unsigned char)c) || c == '_'; }
+static bool is_word(char c)
+{
+    return isalnum((unsigned char)c) || c == '_';
+}
 
 /* Translates x->whole into x->out, checking it like Go's regexp/syntax.Parse(Perl). names (may be
  * NULL) collects capture group names by index. */
@@ -391,7 +415,8 @@ static int translate(lq_arena_t *a, rx_t *x, rx_names_t *names)
                 bool saw = false;
                 size_t fstart = t;
                 for (;;) {
-                    if (t >= x->n) return rx_err(x, "invalid or unsupported Perl syntax", x->whole + s, t - s);
+                    if (t >= x->n)
+                        return rx_err(x, "invalid or unsupported Perl syntax", x->whole + s, t - s);
                     uint32_t fc;
                     t += (size_t)next_rune(x, t, &fc);
                     if (fc == 'i' || fc == 'm' || fc == 's' || fc == 'U') {
@@ -399,7 +424,8 @@ static int translate(lq_arena_t *a, rx_t *x, rx_names_t *names)
                         continue;
                     }
                     if (fc == '-') {
-                        if (sign < 0) return rx_err(x, "invalid or unsupported Perl syntax", x->whole + s, t - s);
+                        if (sign < 0)
+                            return rx_err(x, "invalid or unsupported Perl syntax", x->whole + s, t - s);
                         sign = -1;
                         saw = false;
                         continue;
@@ -410,7 +436,8 @@ static int translate(lq_arena_t *a, rx_t *x, rx_names_t *names)
                         emit(x, "(?", 2);
                         emit(x, x->whole + fstart, t - fstart);
                         if (fc == ':') {
-                            if (++x->depth > 1000) return rx_err(x, "expression nests too deeply", x->whole, x->n);
+                            if (++x->depth > 1000)
+                                return rx_err(x, "expression nests too deeply", x->whole, x->n);
                             open++;
                             have_operand = false;
                         }
@@ -485,9 +512,11 @@ static int translate(lq_arena_t *a, rx_t *x, rx_names_t *names)
             size_t op_end = after;
             if (after < x->n && x->whole[after] == '?') after++;
             if (last_repeat != (size_t)-1)
-                return rx_err(x, "invalid nested repetition operator", x->whole + last_repeat, after - last_repeat);
+                return rx_err(x, "invalid nested repetition operator", x->whole + last_repeat,
+                              after - last_repeat);
             if (!have_operand)
-                return rx_err(x, "missing argument to repetition operator", x->whole + before, after - before);
+                return rx_err(x, "missing argument to repetition operator", x->whole + before,
+                              after - before);
             emit(x, x->whole + before, op_end - before);
             if (after > op_end) emit(x, "?", 1);
             repeat = before;
@@ -571,7 +600,8 @@ static int compile(lq_arena_t *a, rx_t *x, int flags, pcre2_code **out)
     st_buf_t pat = ST_BUF_INIT;
     int rc = 0;
     if ((flags & LQ_RE_ANCHORED) != 0) {
-        if (st_buf_puts(&pat, "^(?:") < 0 || st_buf_append(&pat, x->out.data ? x->out.data : "", x->out.len) < 0 ||
+        if (st_buf_puts(&pat, "^(?:") < 0 ||
+            st_buf_append(&pat, x->out.data ? x->out.data : "", x->out.len) < 0 ||
             st_buf_puts(&pat, ")$") < 0) {
             st_buf_free(&pat);
             return -ENOMEM;
@@ -598,10 +628,11 @@ static int compile(lq_arena_t *a, rx_t *x, int flags, pcre2_code **out)
         PCRE2_UCHAR m[256];
         pcre2_get_error_message(ec, m, sizeof m);
         if (ec == PCRE2_ERROR_UNKNOWN_UNICODE_PROPERTY || ec == PCRE2_ERROR_MALFORMED_UNICODE_PROPERTY)
-            snprintf(x->msg, x->msgsz, "error parsing regexp: invalid character class range: `%.*s`", (int)x->n,
-                     x->whole);
+            snprintf(x->msg, x->msgsz, "error parsing regexp: invalid character class range: `%.*s`",
+                     (int)x->n, x->whole);
         else
-            snprintf(x->msg, x->msgsz, "error parsing regexp: %s: `%.*s`", (const char *)m, (int)x->n, x->whole);
+            snprintf(x->msg, x->msgsz, "error parsing regexp: %s: `%.*s`", (const char *)m, (int)x->n,
+                     x->whole);
         return ST_EPARSE;
     }
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
@@ -624,8 +655,8 @@ int lq_regex_compile(lq_arena_t *a, st_str_t re, int flags, pcre2_code **out, ch
 }
 
 /* For the regexp parser stage: also returns capture names by group index. */
-int lq_regex_compile_named(lq_arena_t *a, st_str_t re, pcre2_code **out, st_str_t **names, size_t *n, char *msg,
-                           size_t msgsz)
+int lq_regex_compile_named(lq_arena_t *a, st_str_t re, pcre2_code **out, st_str_t **names, size_t *n,
+                           char *msg, size_t msgsz)
 {
     rx_t x = {re.p ? re.p : "", re.n, ST_BUF_INIT, msg, msgsz, 0, 0};
     rx_names_t nm = {NULL, 0, 0};

@@ -25,7 +25,10 @@ struct lq_block {
     _Alignas(16) unsigned char data[];
 };
 
-void lq_arena_init(lq_arena_t *a) { memset(a, 0, sizeof *a); }
+void lq_arena_init(lq_arena_t *a)
+{
+    memset(a, 0, sizeof *a);
+}
 
 void lq_arena_release(lq_arena_t *a)
 {
@@ -119,9 +122,9 @@ int32_t lq_decode_rune(const unsigned char *p, size_t n, int *w)
 
 /* Starts of the Unicode Nd (decimal digit) blocks of ten outside ASCII (the common ones). */
 static const uint32_t nd_blocks[] = {
-    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
-    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
-    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x0660,  0x06F0,  0x07C0,  0x0966,  0x09E6,  0x0A66,  0x0AE6,  0x0B66,  0x0BE6,  0x0C66,  0x0CE6,  0x0D66,
+    0x0DE6,  0x0E50,  0x0ED0,  0x0F20,  0x1040,  0x1090,  0x17E0,  0x1810,  0x1946,  0x19D0,  0x1A80,  0x1A90,
+    0x1B50,  0x1BB0,  0x1C40,  0x1C50,  0xA620,  0xA8D0,  0xA900,  0xA9D0,  0xA9F0,  0xAA50,  0xABF0,  0xFF10,
     0x104A0, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
 };
 
@@ -167,7 +170,10 @@ bool lq_is_space(int32_t r)
 
 static locale_t utf8_locale;
 static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
-static void utf8_locale_init(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+static void utf8_locale_init(void)
+{
+    utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
 
 bool lq_is_letter(int32_t r)
 {
@@ -181,7 +187,10 @@ bool lq_is_letter(int32_t r)
 
 /* ---- quoting ---- */
 
-int lq_quote(st_buf_t *b, st_str_t s) { return st_go_quote(b, s); }
+int lq_quote(st_buf_t *b, st_str_t s)
+{
+    return st_go_quote(b, s);
+}
 
 static void quote_into(char *out, size_t outsz, st_str_t s)
 {
@@ -204,8 +213,8 @@ int lq_parse_prom_duration(st_str_t s, int64_t *out, char *msg, size_t msgsz)
         int pos;
         uint64_t mult;
     } units[] = {
-        {"ms", 7, 1000000ULL},          {"s", 6, 1000000000ULL},          {"m", 5, 60000000000ULL},
-        {"h", 4, 3600000000000ULL},     {"d", 3, 86400000000000ULL},      {"w", 2, 604800000000000ULL},
+        {"ms", 7, 1000000ULL},          {"s", 6, 1000000000ULL},     {"m", 5, 60000000000ULL},
+        {"h", 4, 3600000000000ULL},     {"d", 3, 86400000000000ULL}, {"w", 2, 604800000000000ULL},
         {"y", 1, 31536000000000000ULL},
     };
     char q[300];
@@ -227,8 +236,10 @@ int lq_parse_prom_duration(st_str_t s, int64_t *out, char *msg, size_t msgsz)
         bool ovf = false;
         while (i < s.n && isdigit((unsigned char)s.p[i])) {
             unsigned d = (unsigned)(s.p[i] - '0');
-            if (v > (UINT64_MAX - d) / 10) ovf = true;
-            else v = v * 10 + d;
+            if (v > (UINT64_MAX - d) / 10)
+                ovf = true;
+            else
+                v = v * 10 + d;
             i++;
         }
         (void)st;
@@ -273,8 +284,8 @@ int lq_parse_go_duration(st_str_t s, int64_t *out)
         const char *u;
         uint64_t mult;
     } units[] = {
-        {"ns", 1},          {"us", 1000},       {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
-        {"ms", 1000000},    {"s", 1000000000},  {"m", 60000000000ULL}, {"h", 3600000000000ULL},
+        {"ns", 1},       {"us", 1000},      {"\xc2\xb5s", 1000},   {"\xce\xbcs", 1000},
+        {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000ULL}, {"h", 3600000000000ULL},
     };
     const uint64_t lim = UINT64_C(1) << 63;
     size_t i = 0;
@@ -312,7 +323,8 @@ int lq_parse_go_duration(st_str_t s, int64_t *out)
                         ovf = true;
                     } else {
                         uint64_t y = f * 10 + (uint64_t)(s.p[i] - '0');
-                        if (y > lim) ovf = true;
+                        if (y > lim)
+                            ovf = true;
                         else {
                             f = y;
                             scale *= 10;
@@ -357,12 +369,32 @@ int lq_parse_bytes(st_str_t s, uint64_t *out)
         const char *u;
         double m;
     } table[] = {
-        {"b", 1},       {"kib", 1024.0}, {"kb", 1e3},  {"mib", 1048576.0}, {"mb", 1e6},
-        {"gib", 1073741824.0}, {"gb", 1e9}, {"tib", 1099511627776.0}, {"tb", 1e12},
-        {"pib", 1125899906842624.0}, {"pb", 1e15}, {"eib", 1152921504606846976.0}, {"eb", 1e18},
-        {"", 1},        {"ki", 1024.0},  {"k", 1e3},   {"mi", 1048576.0},  {"m", 1e6},
-        {"gi", 1073741824.0}, {"g", 1e9}, {"ti", 1099511627776.0}, {"t", 1e12},
-        {"pi", 1125899906842624.0}, {"p", 1e15}, {"ei", 1152921504606846976.0}, {"e", 1e18},
+        {"b", 1},
+        {"kib", 1024.0},
+        {"kb", 1e3},
+        {"mib", 1048576.0},
+        {"mb", 1e6},
+        {"gib", 1073741824.0},
+        {"gb", 1e9},
+        {"tib", 1099511627776.0},
+        {"tb", 1e12},
+        {"pib", 1125899906842624.0},
+        {"pb", 1e15},
+        {"eib", 1152921504606846976.0},
+        {"eb", 1e18},
+        {"", 1},
+        {"ki", 1024.0},
+        {"k", 1e3},
+        {"mi", 1048576.0},
+        {"m", 1e6},
+        {"gi", 1073741824.0},
+        {"g", 1e9},
+        {"ti", 1099511627776.0},
+        {"t", 1e12},
+        {"pi", 1125899906842624.0},
+        {"p", 1e15},
+        {"ei", 1152921504606846976.0},
+        {"e", 1e18},
     };
     /* count runes that are digits, '.' or ','; Go then slices that many bytes */
     size_t runes = 0, i = 0;
@@ -423,8 +455,9 @@ static bool underscore_ok(const char *s, size_t n)
         n--;
     }
     bool hex = false;
-    if (n >= 2 && s[0] == '0' && (tolower((unsigned char)s[1]) == 'b' || tolower((unsigned char)s[1]) == 'o' ||
-                                  tolower((unsigned char)s[1]) == 'x')) {
+    if (n >= 2 && s[0] == '0' &&
+        (tolower((unsigned char)s[1]) == 'b' || tolower((unsigned char)s[1]) == 'o' ||
+         tolower((unsigned char)s[1]) == 'x')) {
         i = 2;
         saw = '0';
         hex = tolower((unsigned char)s[1]) == 'x';
@@ -768,7 +801,10 @@ size_t lq_fmt_float_v(double v, char *out)
     return layout_f(v < 0, digs, nd, e, out, 64);
 }
 
-size_t lq_fmt_go_duration(int64_t ns, char *out) { return st_format_go_duration(ns, out); }
+size_t lq_fmt_go_duration(int64_t ns, char *out)
+{
+    return st_format_go_duration(ns, out);
+}
 
 size_t lq_fmt_prom_duration(int64_t ns, char *out)
 {
@@ -784,8 +820,12 @@ size_t lq_fmt_prom_duration(int64_t ns, char *out)
         int64_t mult;
         bool exact;
     } f[] = {
-        {"y", INT64_C(31536000000), true}, {"w", INT64_C(604800000), true}, {"d", INT64_C(86400000), false},
-        {"h", INT64_C(3600000), false},     {"m", INT64_C(60000), false},    {"s", INT64_C(1000), false},
+        {"y", INT64_C(31536000000), true},
+        {"w", INT64_C(604800000), true},
+        {"d", INT64_C(86400000), false},
+        {"h", INT64_C(3600000), false},
+        {"m", INT64_C(60000), false},
+        {"s", INT64_C(1000), false},
         {"ms", 1, false},
     };
     for (int i = 0; i < 7; i++) {
@@ -952,8 +992,10 @@ int lq_parse_ip(st_str_t s, st_logql_ip_t *o)
         bool ok = f > 0 && bn > 0 && bn <= 3 && !(bn > 1 && bits[0] == '0');
         int v = 0;
         for (size_t i = 0; ok && i < bn; i++) {
-            if (bits[i] < '0' || bits[i] > '9') ok = false;
-            else v = v * 10 + (bits[i] - '0');
+            if (bits[i] < '0' || bits[i] > '9')
+                ok = false;
+            else
+                v = v * 10 + (bits[i] - '0');
         }
         if (ok && v <= maxb) {
             int total = f == 4 ? 96 + v : v;
@@ -987,7 +1029,9 @@ int lq_parse_ip(st_str_t s, st_logql_ip_t *o)
 int lq_parse_pattern(lq_arena_t *ar, st_str_t s, st_logql_pattern_t *out, char *msg, size_t msgsz)
 {
     if (s.n == 0) {
-        snprintf(msg, msgsz, "parse error at line 1, col 1: syntax error: unexpected $end, expecting IDENTIFIER or LITERAL");
+        snprintf(
+            msg, msgsz,
+            "parse error at line 1, col 1: syntax error: unexpected $end, expecting IDENTIFIER or LITERAL");
         return ST_EPARSE;
     }
     size_t cap = 8, n = 0;
@@ -1051,22 +1095,26 @@ static int consecutive(const st_logql_pattern_t *p, char *msg, size_t msgsz)
 {
     for (size_t i = 0; i + 1 < p->n; i++) {
         if (p->v[i].capture && p->v[i + 1].capture) {
-            snprintf(msg, msgsz, "found consecutive capture '<%.*s><%.*s>': invalid expression", (int)p->v[i].text.n,
-                     p->v[i].text.p, (int)p->v[i + 1].text.n, p->v[i + 1].text.p);
+            snprintf(msg, msgsz, "found consecutive capture '<%.*s><%.*s>': invalid expression",
+                     (int)p->v[i].text.n, p->v[i].text.p, (int)p->v[i + 1].text.n, p->v[i + 1].text.p);
             return ST_EPARSE;
         }
     }
     return 0;
 }
 
-static bool is_unnamed(const st_logql_pattern_part_t *c) { return c->capture && st_str_eqc(c->text, "_"); }
+static bool is_unnamed(const st_logql_pattern_part_t *c)
+{
+    return c->capture && st_str_eqc(c->text, "_");
+}
 
 int lq_check_pattern_filter(const st_logql_pattern_t *p, char *msg, size_t msgsz)
 {
     if (consecutive(p, msg, msgsz) != 0) return ST_EPARSE;
     for (size_t i = 0; i < p->n; i++) {
         if (p->v[i].capture && !is_unnamed(&p->v[i])) {
-            snprintf(msg, msgsz, "named captures are not allowed: found '<%.*s>'", (int)p->v[i].text.n, p->v[i].text.p);
+            snprintf(msg, msgsz, "named captures are not allowed: found '<%.*s>'", (int)p->v[i].text.n,
+                     p->v[i].text.p);
             return ST_EPARSE;
         }
     }
@@ -1160,8 +1208,8 @@ int lq_parse_json_path(lq_arena_t *ar, st_str_t s, st_logql_json_step_t **steps,
                     i++;
                 }
                 if (i < s.n && s.p[i] == '.') {
-                    snprintf(msg, msgsz, "cannot parse expression [%.*s]: cannot use float as array index", (int)s.n,
-                             s.p);
+                    snprintf(msg, msgsz, "cannot parse expression [%.*s]: cannot use float as array index",
+                             (int)s.n, s.p);
                     return ST_EPARSE;
                 }
                 v[n].is_index = true;

@@ -43,7 +43,8 @@ static void reparse(const char *text, size_t n, const char *want, const uint8_t 
 {
     st_logql_expr_t *e2 = NULL;
     char err[1024];
-    if (st_logql_parse(text, n, &e2, err, sizeof err) != 0) die("formatted query does not parse", data, size, text, err);
+    if (st_logql_parse(text, n, &e2, err, sizeof err) != 0)
+        die("formatted query does not parse", data, size, text, err);
     st_buf_t b2 = ST_BUF_INIT;
     if (st_logql_format(e2, &b2) != 0) abort();
     if (strcmp(want, st_buf_cstr(&b2)) != 0) die("formatting is not stable", data, size, want, b2.data);

@@ -155,8 +155,8 @@ static void test_corpus(void **state)
     }
     free(line);
     fclose(f);
-    print_message("corpus: %d queries (%d OK, %d ERR, %d with messages), %d failures\n", lines, oks, errs, msgs,
-                  failures);
+    print_message("corpus: %d queries (%d OK, %d ERR, %d with messages), %d failures\n", lines, oks, errs,
+                  msgs, failures);
     assert_true(lines > 300);
     assert_int_equal(failures, 0);
 }
@@ -174,7 +174,8 @@ static bool re_match(const pcre2_code *re, const char *s)
 static void test_selector(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("{app=\"foo\", env!=\"x\", re=~\"a.+\", nre!~`b\\d`, esc=\"q\\\"\\u00e9\"}");
+    st_logql_expr_t *e =
+        must_parse("{app=\"foo\", env!=\"x\", re=~\"a.+\", nre!~`b\\d`, esc=\"q\\\"\\u00e9\"}");
     assert_int_equal(e->kind, ST_LOGQL_EXPR_LOG);
     assert_true(st_logql_is_log_query(e));
     const st_logql_selector_t *s = &e->log.selector;
@@ -189,7 +190,7 @@ static void test_selector(void **state)
     assert_int_equal(s->v[2].type, ST_LOGQL_MATCH_RE);
     assert_non_null(s->v[2].re);
     assert_true(re_match(s->v[2].re, "aXb"));
-    assert_true(re_match(s->v[2].re, "a\nb")); /* Prometheus matchers use (?s) */
+    assert_true(re_match(s->v[2].re, "a\nb"));  /* Prometheus matchers use (?s) */
     assert_false(re_match(s->v[2].re, "zaXb")); /* fully anchored */
     assert_false(re_match(s->v[2].re, "a"));
     assert_false(s->v[2].matches_empty);
@@ -213,8 +214,9 @@ static void test_selector(void **state)
 static void test_line_filters(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("{a=\"b\"} |= \"x\" or \"y\" != \"z\" or `w` |~ \"e.r\" !~ \"(?i)dbg\" |> \"<_> x <_>\" "
-                                    "!> \"y\" |= ip(\"10.0.0.0/8\") != ip(\"::1\")");
+    st_logql_expr_t *e =
+        must_parse("{a=\"b\"} |= \"x\" or \"y\" != \"z\" or `w` |~ \"e.r\" !~ \"(?i)dbg\" |> \"<_> x <_>\" "
+                   "!> \"y\" |= ip(\"10.0.0.0/8\") != ip(\"::1\")");
     const st_logql_pipeline_t *p = &e->log.pipeline;
     assert_int_equal(p->n, 8);
     for (size_t i = 0; i < p->n; i++) assert_int_equal(p->v[i].kind, ST_LOGQL_STAGE_LINE_FILTER);
@@ -255,8 +257,9 @@ static void test_line_filters(void **state)
     assert_false(f->alts[0].ip.v4);
     assert_int_equal(f->alts[0].ip.lo[15], 1);
     char *s = fmt(e);
-    assert_string_equal(s, "{a=\"b\"} |= \"x\" or \"y\" != \"z\" != \"w\" |~ \"e.r\" !~ \"(?i)dbg\" |> \"<_> x <_>\" "
-                           "!> \"y\" |= ip(\"10.0.0.0/8\") != ip(\"::1\")");
+    assert_string_equal(
+        s, "{a=\"b\"} |= \"x\" or \"y\" != \"z\" != \"w\" |~ \"e.r\" !~ \"(?i)dbg\" |> \"<_> x <_>\" "
+           "!> \"y\" |= ip(\"10.0.0.0/8\") != ip(\"::1\")");
     free(s);
     st_logql_free(e);
 
@@ -272,9 +275,10 @@ static void test_line_filters(void **state)
 static void test_parser_stages(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse(
-        "{a=\"b\"} | json | json x, y=\"a.b[0][\\\"c d\\\"]\" | logfmt --strict --keep-empty | logfmt k, v=\"w\" "
-        "| regexp \"(?P<m>\\\\w+) (\\\\d+) (?<p>x)\" | pattern \"<ip> - <_> [<ts>]\" | unpack");
+    st_logql_expr_t *e =
+        must_parse("{a=\"b\"} | json | json x, y=\"a.b[0][\\\"c d\\\"]\" | logfmt --strict --keep-empty | "
+                   "logfmt k, v=\"w\" "
+                   "| regexp \"(?P<m>\\\\w+) (\\\\d+) (?<p>x)\" | pattern \"<ip> - <_> [<ts>]\" | unpack");
     const st_logql_pipeline_t *p = &e->log.pipeline;
     assert_int_equal(p->n, 7);
     assert_int_equal(p->v[0].kind, ST_LOGQL_STAGE_JSON);
@@ -325,8 +329,9 @@ static void test_parser_stages(void **state)
 static void test_label_filters(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("{a=\"b\"} | x=\"1\" or y=\"2\" and z=\"3\" | d > 1m30s | s >= 20MB | k < 1KiB "
-                                    "| n == -1.5 | n2 = 7 | n3 != 1e3 | i = ip(\"1.2.3.4\") | r =~ \"a.*\" | q!~\"b\"");
+    st_logql_expr_t *e =
+        must_parse("{a=\"b\"} | x=\"1\" or y=\"2\" and z=\"3\" | d > 1m30s | s >= 20MB | k < 1KiB "
+                   "| n == -1.5 | n2 = 7 | n3 != 1e3 | i = ip(\"1.2.3.4\") | r =~ \"a.*\" | q!~\"b\"");
     const st_logql_pipeline_t *p = &e->log.pipeline;
     assert_int_equal(p->n, 10);
     const st_logql_label_filter_t *f = p->v[0].label_filter;
@@ -361,8 +366,9 @@ static void test_label_filters(void **state)
     assert_false(re_match(f->str.re, "zabc"));
     assert_int_equal(p->v[9].label_filter->str.type, ST_LOGQL_MATCH_NRE);
     char *s = fmt(e);
-    assert_string_equal(s, "{a=\"b\"} | ( x=\"1\" or ( y=\"2\" , z=\"3\" ) ) | d>1m30s | s>=20MB | k<1.0kB | n==-1.5 "
-                           "| n2==7 | n3!=1000 | i=ip(\"1.2.3.4\") | r=~\"a.*\" | q!~\"b\"");
+    assert_string_equal(
+        s, "{a=\"b\"} | ( x=\"1\" or ( y=\"2\" , z=\"3\" ) ) | d>1m30s | s>=20MB | k<1.0kB | n==-1.5 "
+           "| n2==7 | n3!=1000 | i=ip(\"1.2.3.4\") | r=~\"a.*\" | q!~\"b\"");
     free(s);
     st_logql_free(e);
 
@@ -421,8 +427,9 @@ static void test_format_stages(void **state)
 static void test_range_agg(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("quantile_over_time(0.99, {a=\"b\"} | json | unwrap duration(lat) | __error__=\"\" "
-                                    "[5m] offset 1h) by (x, y)");
+    st_logql_expr_t *e =
+        must_parse("quantile_over_time(0.99, {a=\"b\"} | json | unwrap duration(lat) | __error__=\"\" "
+                   "[5m] offset 1h) by (x, y)");
     assert_int_equal(e->kind, ST_LOGQL_EXPR_RANGE_AGG);
     assert_false(st_logql_is_log_query(e));
     assert_int_equal(e->range_agg.op, ST_LOGQL_RANGE_QUANTILE_OVER_TIME);
@@ -455,7 +462,8 @@ static void test_range_agg(void **state)
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         e = must_parse(forms[i]);
         char *s = fmt(e);
-        if (first == NULL) first = s;
+        if (first == NULL)
+            first = s;
         else {
             assert_string_equal(first, s);
             free(s);
@@ -611,7 +619,8 @@ static void test_folding(void **state)
 static void test_label_replace(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("label_replace(sum by (x) (rate({a=\"b\"}[1m])), \"dst\", \"$1\", \"x\", \"(.*)-y\")");
+    st_logql_expr_t *e =
+        must_parse("label_replace(sum by (x) (rate({a=\"b\"}[1m])), \"dst\", \"$1\", \"x\", \"(.*)-y\")");
     assert_int_equal(e->kind, ST_LOGQL_EXPR_LABEL_REPLACE);
     assert_string_equal(e->label_replace.dst.p, "dst");
     assert_string_equal(e->label_replace.replacement.p, "$1");
@@ -652,8 +661,9 @@ static int log_cb(const st_logql_selector_t *s, const st_logql_pipeline_t *p, co
 static void test_walk(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("sum(rate({x=\"one\"}[1m])) / label_replace(count_over_time({x=\"two\"} |= \"e\" "
-                                    "[2m]), \"a\", \"b\", \"c\", \"d\") > vector(1)");
+    st_logql_expr_t *e =
+        must_parse("sum(rate({x=\"one\"}[1m])) / label_replace(count_over_time({x=\"two\"} |= \"e\" "
+                   "[2m]), \"a\", \"b\", \"c\", \"d\") > vector(1)");
     int n = 0;
     assert_int_equal(st_logql_walk_selectors(e, count_cb, &n), 0);
     assert_int_equal(n, 2);
@@ -695,7 +705,8 @@ static void test_error_positions(void **state)
     e = must_parse("# leading comment\n{app=\"foo\"} # why\n  |= \"x\" # more\n");
     assert_int_equal(e->log.pipeline.n, 1);
     st_logql_free(e);
-    expect_error("{app=\"foo\"}\n| unknown_stage", "parse error at line 2, col 16: syntax error: unexpected $end");
+    expect_error("{app=\"foo\"}\n| unknown_stage",
+                 "parse error at line 2, col 16: syntax error: unexpected $end");
     expect_error("{app=\"foo\"\n}\n x", "parse error at line 3, col 2: syntax error: unexpected IDENTIFIER");
     expect_error("\xff", "parse error : invalid UTF-8 encoding");
     expect_error("{app=~\"\xa0\xa1\"}", "parse error at line 1, col 7: invalid UTF-8 encoding");
@@ -745,7 +756,8 @@ static void test_lexical(void **state)
 {
     (void)state;
     /* case-insensitive keywords, contextual function names */
-    st_logql_expr_t *e = must_parse("SUM BY (a) (Count_Over_Time({a=\"b\"} | LOGFMT | count > 1 | rate=\"x\" [1m]))");
+    st_logql_expr_t *e =
+        must_parse("SUM BY (a) (Count_Over_Time({a=\"b\"} | LOGFMT | count > 1 | rate=\"x\" [1m]))");
     assert_int_equal(e->vec_agg.op, ST_LOGQL_VEC_SUM);
     const st_logql_pipeline_t *p = &e->vec_agg.inner->range_agg.range.pipeline;
     assert_string_equal(p->v[1].label_filter->num.name.p, "count");
@@ -788,8 +800,9 @@ static void test_lexical(void **state)
 static void test_pretty(void **state)
 {
     (void)state;
-    st_logql_expr_t *e = must_parse("sum by (namespace, pod) (rate({app=\"loki\", namespace=\"prod\"} |= \"error\" != "
-                                    "\"timeout\" | json | level=\"error\" | line_format \"{{.msg}}\" [5m])) / 100");
+    st_logql_expr_t *e =
+        must_parse("sum by (namespace, pod) (rate({app=\"loki\", namespace=\"prod\"} |= \"error\" != "
+                   "\"timeout\" | json | level=\"error\" | line_format \"{{.msg}}\" [5m])) / 100");
     st_buf_t b = ST_BUF_INIT;
     assert_int_equal(st_logql_format_pretty(e, &b), 0);
     const char *want = "  sum by (namespace, pod)(\n"
@@ -811,14 +824,14 @@ static void test_pretty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),         cmocka_unit_test(test_selector),
-        cmocka_unit_test(test_line_filters),   cmocka_unit_test(test_parser_stages),
-        cmocka_unit_test(test_label_filters),  cmocka_unit_test(test_format_stages),
-        cmocka_unit_test(test_range_agg),      cmocka_unit_test(test_vector_agg),
-        cmocka_unit_test(test_binop),          cmocka_unit_test(test_folding),
-        cmocka_unit_test(test_label_replace),  cmocka_unit_test(test_walk),
+        cmocka_unit_test(test_corpus),          cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_line_filters),    cmocka_unit_test(test_parser_stages),
+        cmocka_unit_test(test_label_filters),   cmocka_unit_test(test_format_stages),
+        cmocka_unit_test(test_range_agg),       cmocka_unit_test(test_vector_agg),
+        cmocka_unit_test(test_binop),           cmocka_unit_test(test_folding),
+        cmocka_unit_test(test_label_replace),   cmocka_unit_test(test_walk),
         cmocka_unit_test(test_error_positions), cmocka_unit_test(test_input_limit),
-        cmocka_unit_test(test_nesting_limit),  cmocka_unit_test(test_lexical),
+        cmocka_unit_test(test_nesting_limit),   cmocka_unit_test(test_lexical),
         cmocka_unit_test(test_pretty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
