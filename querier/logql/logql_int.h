@@ -251,7 +251,11 @@ typedef struct {
     int height;        /* tree height, bounded to keep every recursive walk shallow */
 } lq_node_t;
 
-#define LQ_MAX_DEPTH 1000
+/* Loki has no nesting limit; Strata bounds tree height (so every recursive walk, including the
+ * evaluator's, stays shallow) and parser recursion (a formatted tree of height LQ_MAX_DEPTH must
+ * parse back: each level costs at most four recursive calls). */
+#define LQ_MAX_DEPTH     512
+#define LQ_MAX_RECURSION (4 * LQ_MAX_DEPTH)
 
 static inline lq_node_t *lq_node(const st_logql_expr_t *e)
 {

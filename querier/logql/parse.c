@@ -140,7 +140,7 @@ static void *vpush(P *p, vec_t *v, size_t elem)
 
 static void enter(P *p)
 {
-    if (++p->depth > LQ_MAX_DEPTH)
+    if (++p->depth > LQ_MAX_RECURSION)
         fail_nopos(p, "query is nested too deeply (more than %d levels)", LQ_MAX_DEPTH);
 }
 static void leave(P *p)
@@ -266,11 +266,23 @@ static double label_number(P *p)
     return neg ? -v : v;
 }
 
+/* Label filter nodes carry their tree height behind the public struct. */
+typedef struct {
+    st_logql_label_filter_t f; /* must stay first */
+    int height;
+} lf_node_t;
+
 static st_logql_label_filter_t *lf_new(P *p, st_logql_lf_kind_t k)
 {
-    st_logql_label_filter_t *f = alloc(p, sizeof *f);
-    f->kind = k;
-    return f;
+    lf_node_t *n = alloc(p, sizeof *n);
+    n->f.kind = k;
+    n->height = 1;
+    return &n->f;
+}
+
+static int lf_height(const st_logql_label_filter_t *f)
+{
+    return ((const lf_node_t *)(const void *)f)->height;
 }
 
 static st_logql_label_filter_t *parse_lf(P *p, int minp);
@@ -377,6 +389,9 @@ static st_logql_label_filter_t *lf_bin(P *p, st_logql_lf_kind_t k, st_logql_labe
     st_logql_label_filter_t *f = lf_new(p, k);
     f->bin.left = l;
     f->bin.right = r;
+    int h = (lf_height(l) > lf_height(r) ? lf_height(l) : lf_height(r)) + 1;
+    ((lf_node_t *)(void *)f)->height = h;
+    if (h > LQ_MAX_DEPTH) fail_nopos(p, "query is nested too deeply (more than %d levels)", LQ_MAX_DEPTH);
     return f;
 }
 
