@@ -430,11 +430,16 @@ int st_logql_walk_selectors(const st_logql_expr_t *e, st_logql_selector_cb cb, v
 
 /* Appends Loki's canonical single-line String() form, e.g.
  * `{app="foo", env=~"p.*"} |= "x" or "y" | json | level="error"`, `(sum by (a)(rate({a="b"}[5m])) / 2)`.
- * Returns 0 or -ENOMEM. */
+ * Where Loki's text would not parse back, Strata prints a form that does: label names unquoted,
+ * -0 as 0, byte sizes whose humanized form is lossy or reads differently ("0B", "1000kB", "EB") as
+ * exact "<n>B"/"0.0B". NaN and Inf literals print as Loki prints them ("NaN", "+Inf"), which LogQL
+ * cannot read. Returns 0 or -ENOMEM (out unchanged on failure). */
 int st_logql_format(const st_logql_expr_t *e, st_buf_t *out);
 
-/* Appends a multi-line indented form in the spirit of Loki's /format_query (4-space indentation,
- * one pipeline stage per line when long). Returns 0 or -ENOMEM. */
+/* Appends the multi-line form of Loki's prettier (/format_query): nodes whose one-line text exceeds
+ * 100 characters are split, two-space indentation, one pipeline stage per line. Unlike Loki it keeps
+ * "or" alternatives of split line filters and empty "without ()" / range "by ()" groupings, so the
+ * output always parses back to the same query. Returns 0 or -ENOMEM. */
 int st_logql_format_pretty(const st_logql_expr_t *e, st_buf_t *out);
 
 /* Pieces of the canonical form, for callers that print parts of a query. */
