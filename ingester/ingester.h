@@ -101,6 +101,18 @@ typedef struct {
 } st_push_errors_t;
 
 void st_push_errors_free(st_push_errors_t *e);
+/* Folds the recorded failures into e->text ("N errors like: ..." groups joined by "; "). */
+void st_push_errors_finish(st_push_errors_t *e);
+
+/* The validated way into a push, used by every decoder. st_push_add_stream applies Loki's label
+ * checks; a rejected stream is recorded in errs and *idx is SIZE_MAX (its entries must be skipped).
+ * st_push_add_entry applies the entry checks (age, line size or truncation, structured metadata
+ * limits) to an entry of an accepted stream; a rejected entry is recorded and skipped. Both return 0
+ * or -ENOMEM. */
+int st_push_add_stream(st_push_t *p, const st_push_limits_t *lim, const st_labels_t *labels, st_push_errors_t *errs,
+                       size_t *idx);
+int st_push_add_entry(st_push_t *p, const st_push_limits_t *lim, size_t idx, int64_t ts, st_str_t line, st_str_t md,
+                      st_push_errors_t *errs);
 
 /* Decodes a Loki JSON push body into p, validating each stream and entry against lim. Streams and
  * entries that fail validation are left out and recorded in errs (store the rest, then answer 400

@@ -1,5 +1,5 @@
-/* push_json.c: decoding Loki's JSON push bodies (v1 and the legacy /api/prom/push shape) and the
- * distributor's per-stream and per-entry validation with Loki's messages (see ingester.h). */
+/* push_json.c: decoding Loki's JSON push bodies (v1 and the legacy /api/prom/push shape) into a push,
+ * through the shared validation of validate.c (see ingester.h). */
 #include "ingester/ingester.h"
 
 #include "common/err.h"
@@ -10,66 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---- grouped errors ---------------------------------------------------------------------------- */
-
-typedef struct {
-    char **msg;
-    size_t *count;
-    size_t n, cap;
-} groups_t;
-
-void st_push_errors_free(st_push_errors_t *e)
-{
-    if (e == NULL) return;
-    groups_t *g = e->priv;
-    if (g) {
-        for (size_t i = 0; i < g->n; i++) free(g->msg[i]);
-        free(g->msg);
-        free(g->count);
-        free(g);
-    }
-    st_buf_free(&e->text);
-    memset(e, 0, sizeof *e);
-}
-
-static void errs_add(st_push_errors_t *e, const char *msg)
-{
-    e->count++;
-    groups_t *g = e->priv;
-    if (g == NULL && (g = e->priv = calloc(1, sizeof *g)) == NULL) return;
-    for (size_t i = 0; i < g->n; i++) {
-        if (strcmp(g->msg[i], msg) == 0) {
-            g->count[i]++;
-            return;
-        }
-    }
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 8;
-        char **m = realloc(g->msg, cap * sizeof *m);
-        if (m) g->msg = m;
-        size_t *c = realloc(g->count, cap * sizeof *c);
-        if (c) g->count = c;
-        if (!m || !c) return;
-        g->cap = cap;
-    }
-    if ((g->msg[g->n] = strdup(msg)) == NULL) return;
-    g->count[g->n++] = 1;
-}
-
-/* Loki's GroupedErrors: "N errors like: msg" per distinct message, joined by "; " (a single
- * failure is just its message). */
-static void errs_finish(st_push_errors_t *e)
-{
-    groups_t *g = e->priv;
-    st_buf_reset(&e->text);
-    if (g == NULL) return;
-    for (size_t i = 0; i < g->n; i++) {
-        if (i) st_buf_puts(&e->text, "; ");
-        if (g->n > 1 || g->count[i] > 1) st_buf_printf(&e->text, "%zu errors like: ", g->count[i]);
-        st_buf_puts(&e->text, g->msg[i]);
-    }
-}
-
+/* Replaces the error text with one fatal message (the whole body is rejected). */
 static int fatal(st_push_errors_t *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fatal(st_push_errors_t *e, int rc, const char *fmt, ...)
 {
@@ -81,105 +22,6 @@ static int fatal(st_push_errors_t *e, int rc, const char *fmt, ...)
     st_buf_reset(&e->text);
     st_buf_puts(&e->text, msg);
     return rc;
-}
-
-/* ---- validation -------------------------------------------------------------------------------- */
-
-/* Checks a stream's labels; on failure records the message and returns false. */
-static bool validate_stream(const st_push_limits_t *lim, const st_labels_t *l, st_str_t text, st_push_errors_t *e)
-{
-    char msg[4096];
-    if (l->n == 0) {
-        errs_add(e, "error at least one label pair is required per stream");
-        return false;
-    }
-    if (lim->max_label_names_per_series > 0 && (int)l->n > lim->max_label_names_per_series) {
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has %zu label names; limit %d", (int)text.n, text.p, l->n,
-                 lim->max_label_names_per_series);
-        errs_add(e, msg);
-        return false;
-    }
-    for (size_t i = 0; i < l->n; i++) {
-        if (lim->max_label_name_length > 0 && l->v[i].name.n > (size_t)lim->max_label_name_length) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has label name too long: '%.*s'", (int)text.n, text.p,
-                     (int)l->v[i].name.n, l->v[i].name.p);
-            errs_add(e, msg);
-            return false;
-        }
-        if (lim->max_label_value_length > 0 && l->v[i].value.n > (size_t)lim->max_label_value_length) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has label value too long: '%.*s'", (int)text.n, text.p,
-                     (int)l->v[i].value.n, l->v[i].value.p);
-            errs_add(e, msg);
-            return false;
-        }
-        if (i > 0 && st_str_eq(l->v[i].name, l->v[i - 1].name)) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has duplicate label name: '%.*s'", (int)text.n, text.p,
-                     (int)l->v[i].name.n, l->v[i].name.p);
-            errs_add(e, msg);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Checks one entry; may shorten *line when truncation is configured. */
-static bool validate_entry(const st_push_limits_t *lim, st_str_t text, int64_t ts, st_str_t *line, size_t md_bytes,
-                           size_t md_count, st_push_errors_t *e)
-{
-    char msg[4096], t1[40], t2[40];
-    if (lim->reject_old_samples && ts < lim->now_ns - lim->reject_old_samples_max_age_ns) {
-        st_format_rfc3339_sec(ts, t1);
-        st_format_rfc3339_sec(lim->now_ns - lim->reject_old_samples_max_age_ns, t2);
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
-                 (int)text.n, text.p, t1, t2);
-        errs_add(e, msg);
-        return false;
-    }
-    if (ts > lim->now_ns + lim->creation_grace_period_ns) {
-        st_format_rfc3339_sec(ts, t1);
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too new: %s", (int)text.n, text.p, t1);
-        errs_add(e, msg);
-        return false;
-    }
-    if (lim->max_line_size > 0 && line->n > lim->max_line_size) {
-        if (lim->max_line_size_truncate) {
-            line->n = lim->max_line_size;
-        } else {
-            snprintf(msg, sizeof msg,
-                     "max entry size '%zu' bytes exceeded for stream '%.*s' while adding an entry with length '%zu' bytes",
-                     lim->max_line_size, (int)text.n, text.p, line->n);
-            errs_add(e, msg);
-            return false;
-        }
-    }
-    if (md_count > 0) {
-        if (!lim->allow_structured_metadata) {
-            snprintf(msg, sizeof msg,
-                     "stream '%.*s' includes structured metadata, but this feature is disallowed. Please see "
-                     "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it.",
-                     (int)text.n, text.p);
-            errs_add(e, msg);
-            return false;
-        }
-        if (lim->max_structured_metadata_size > 0 && md_bytes > lim->max_structured_metadata_size) {
-            snprintf(msg, sizeof msg,
-                     "stream '%.*s' has structured metadata too large: '%zu' bytes, limit: '%zu' bytes. Please see "
-                     "`limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it.",
-                     (int)text.n, text.p, md_bytes, lim->max_structured_metadata_size);
-            errs_add(e, msg);
-            return false;
-        }
-        if (lim->max_structured_metadata_entries > 0 && md_count > (size_t)lim->max_structured_metadata_entries) {
-            snprintf(msg, sizeof msg,
-                     "stream '%.*s' has too many structured metadata labels: '%zu', limit: '%d'. Please see "
-                     "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to "
-                     "increase it.",
-                     (int)text.n, text.p, md_count, lim->max_structured_metadata_entries);
-            errs_add(e, msg);
-            return false;
-        }
-    }
-    return true;
 }
 
 /* ---- decoding ---------------------------------------------------------------------------------- */
@@ -386,18 +228,7 @@ oom:
     return -ENOMEM;
 }
 
-/* Handles one entry: validation, then into the push. */
-static int add_entry(st_push_t *p, size_t idx, const st_push_limits_t *lim, st_str_t text, int64_t ts, st_str_t line,
-                     st_str_t md, size_t md_bytes, size_t md_count, st_push_errors_t *e)
-{
-    if (!validate_entry(lim, text, ts, &line, md_bytes, md_count, e)) {
-        e->dropped++;
-        return 0;
-    }
-    return st_push_entry(p, idx, ts, line, md);
-}
-
-static int parse_values(dec_t *d, st_push_t *p, size_t idx, bool valid, const st_push_limits_t *lim, st_str_t text,
+static int parse_values(dec_t *d, st_push_t *p, size_t idx, bool valid, const st_push_limits_t *lim,
                         st_push_errors_t *e)
 {
     if (st_json_peek(&d->j) == ST_JSON_NULL) {
@@ -432,9 +263,10 @@ static int parse_values(dec_t *d, st_push_t *p, size_t idx, bool valid, const st
             if (r == 1) return fatal(e, ST_EPARSE, "error parsing push request: a value has more than 3 elements");
         }
         if (r < 0) return json_fail(d, e, "bad value array");
+        (void)md_bytes;
+        (void)md_count;
         if (valid) {
-            int arc = add_entry(p, idx, lim, text, ts, line, st_str(d->md.data ? d->md.data : "", d->md.len), md_bytes,
-                                md_count, e);
+            int arc = st_push_add_entry(p, lim, idx, ts, line, st_str(d->md.data ? d->md.data : "", d->md.len), e);
             if (arc < 0) return arc;
         }
     }
@@ -443,7 +275,7 @@ static int parse_values(dec_t *d, st_push_t *p, size_t idx, bool valid, const st
 
 /* Legacy entries: [{"ts": "<RFC3339>", "line": "..."}] */
 static int parse_legacy_entries(dec_t *d, st_push_t *p, size_t idx, bool valid, const st_push_limits_t *lim,
-                                st_str_t text, st_push_errors_t *e)
+                                st_push_errors_t *e)
 {
     if (st_json_peek(&d->j) == ST_JSON_NULL) {
         st_json_type_t t;
@@ -486,8 +318,7 @@ static int parse_legacy_entries(dec_t *d, st_push_t *p, size_t idx, bool valid, 
         }
         int arc = 0;
         if (valid)
-            arc = add_entry(p, idx, lim, text, ts, st_str(linebuf.data ? linebuf.data : "", linebuf.len), st_str("", 0), 0,
-                            0, e);
+            arc = st_push_add_entry(p, lim, idx, ts, st_str(linebuf.data ? linebuf.data : "", linebuf.len), st_str("", 0), e);
         st_buf_free(&linebuf);
         if (arc < 0) return arc;
     }
@@ -499,7 +330,6 @@ static int parse_one_stream(dec_t *d, bool legacy, const st_push_limits_t *lim, 
     if (st_json_object_begin(&d->j) < 0) return json_fail(d, e, "each stream must be an object");
     /* The labels must be known before entries can be added; JSON objects are unordered, so when
      * "values" precedes "stream" the values are parsed in a second pass. */
-    const char *obj_start = d->j.p;
     st_labels_t labels = ST_LABELS_INIT;
     bool have_labels = false, values_seen = false;
     st_str_t k;
@@ -543,26 +373,17 @@ static int parse_one_stream(dec_t *d, bool legacy, const st_push_limits_t *lim, 
         }
     }
     if (rc == 0 && r < 0) rc = json_fail(d, e, "bad stream object");
-    (void)obj_start;
     if (rc == 0 && values_seen) {
-        st_buf_t text = ST_BUF_INIT;
         size_t idx = 0;
-        bool valid = false;
-        if ((rc = st_labels_format(&labels, &text)) == 0) {
-            valid = validate_stream(lim, &labels, st_str(text.data, text.len), e);
-            if (valid) rc = st_push_stream(p, &labels, &idx);
-        }
+        rc = st_push_add_stream(p, lim, &labels, e, &idx);
         if (rc == 0) {
             /* second pass over the values with a sub-parser */
+            bool valid = idx != SIZE_MAX;
             st_json_t saved = d->j;
             st_json_init(&d->j, values_at, (size_t)(saved.end - values_at));
-            size_t before = e->dropped;
-            rc = legacy ? parse_legacy_entries(d, p, idx, valid, lim, st_str(text.data, text.len), e)
-                        : parse_values(d, p, idx, valid, lim, st_str(text.data, text.len), e);
-            (void)before;
+            rc = legacy ? parse_legacy_entries(d, p, idx, valid, lim, e) : parse_values(d, p, idx, valid, lim, e);
             d->j = saved;
         }
-        st_buf_free(&text);
     }
     (void)have_labels;
     st_labels_free(&labels);
@@ -616,7 +437,7 @@ int st_push_decode_json(st_str_t body, bool legacy, const st_push_limits_t *lim,
         rc = fatal(errs, ST_ENOTFOUND, "error at least one valid stream is required for ingestion");
         goto done;
     }
-    errs_finish(errs);
+    st_push_errors_finish(errs);
 done:
     dec_free(&d);
     return rc;

@@ -1,0 +1,205 @@
+/* validate.c: the distributor's rules shared by every push decoder: Loki's per-stream and per-entry
+ * checks with Loki's message texts, and the grouping of failures into one 400 body. */
+#include "ingester/ingester.h"
+
+#include "common/err.h"
+#include "common/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- grouped errors ---------------------------------------------------------------------------- */
+
+typedef struct {
+    char **msg;
+    size_t *count;
+    size_t n, cap;
+} groups_t;
+
+void st_push_errors_free(st_push_errors_t *e)
+{
+    if (e == NULL) return;
+    groups_t *g = e->priv;
+    if (g) {
+        for (size_t i = 0; i < g->n; i++) free(g->msg[i]);
+        free(g->msg);
+        free(g->count);
+        free(g);
+    }
+    st_buf_free(&e->text);
+    memset(e, 0, sizeof *e);
+}
+
+static void errs_add(st_push_errors_t *e, const char *msg)
+{
+    e->count++;
+    groups_t *g = e->priv;
+    if (g == NULL && (g = e->priv = calloc(1, sizeof *g)) == NULL) return;
+    for (size_t i = 0; i < g->n; i++) {
+        if (strcmp(g->msg[i], msg) == 0) {
+            g->count[i]++;
+            return;
+        }
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 8;
+        char **m = realloc(g->msg, cap * sizeof *m);
+        if (m) g->msg = m;
+        size_t *c = realloc(g->count, cap * sizeof *c);
+        if (c) g->count = c;
+        if (!m || !c) return;
+        g->cap = cap;
+    }
+    if ((g->msg[g->n] = strdup(msg)) == NULL) return;
+    g->count[g->n++] = 1;
+}
+
+/* Loki's GroupedErrors: "N errors like: msg" per distinct message, joined by "; " (a single
+ * failure is just its message). */
+void st_push_errors_finish(st_push_errors_t *e)
+{
+    groups_t *g = e->priv;
+    st_buf_reset(&e->text);
+    if (g == NULL) return;
+    for (size_t i = 0; i < g->n; i++) {
+        if (i) st_buf_puts(&e->text, "; ");
+        if (g->n > 1 || g->count[i] > 1) st_buf_printf(&e->text, "%zu errors like: ", g->count[i]);
+        st_buf_puts(&e->text, g->msg[i]);
+    }
+}
+
+
+/* ---- validation -------------------------------------------------------------------------------- */
+
+/* Checks a stream's labels; on failure records the message and returns false. */
+static bool validate_stream(const st_push_limits_t *lim, const st_labels_t *l, st_str_t text, st_push_errors_t *e)
+{
+    char msg[4096];
+    if (l->n == 0) {
+        errs_add(e, "error at least one label pair is required per stream");
+        return false;
+    }
+    if (lim->max_label_names_per_series > 0 && (int)l->n > lim->max_label_names_per_series) {
+        snprintf(msg, sizeof msg, "entry for stream '%.*s' has %zu label names; limit %d", (int)text.n, text.p, l->n,
+                 lim->max_label_names_per_series);
+        errs_add(e, msg);
+        return false;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (lim->max_label_name_length > 0 && l->v[i].name.n > (size_t)lim->max_label_name_length) {
+            snprintf(msg, sizeof msg, "stream '%.*s' has label name too long: '%.*s'", (int)text.n, text.p,
+                     (int)l->v[i].name.n, l->v[i].name.p);
+            errs_add(e, msg);
+            return false;
+        }
+        if (lim->max_label_value_length > 0 && l->v[i].value.n > (size_t)lim->max_label_value_length) {
+            snprintf(msg, sizeof msg, "stream '%.*s' has label value too long: '%.*s'", (int)text.n, text.p,
+                     (int)l->v[i].value.n, l->v[i].value.p);
+            errs_add(e, msg);
+            return false;
+        }
+        if (i > 0 && st_str_eq(l->v[i].name, l->v[i - 1].name)) {
+            snprintf(msg, sizeof msg, "stream '%.*s' has duplicate label name: '%.*s'", (int)text.n, text.p,
+                     (int)l->v[i].name.n, l->v[i].name.p);
+            errs_add(e, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks one entry; may shorten *line when truncation is configured. */
+static bool validate_entry(const st_push_limits_t *lim, st_str_t text, int64_t ts, st_str_t *line, size_t md_bytes,
+                           size_t md_count, st_push_errors_t *e)
+{
+    char msg[4096], t1[40], t2[40];
+    if (lim->reject_old_samples && ts < lim->now_ns - lim->reject_old_samples_max_age_ns) {
+        st_format_rfc3339_sec(ts, t1);
+        st_format_rfc3339_sec(lim->now_ns - lim->reject_old_samples_max_age_ns, t2);
+        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
+                 (int)text.n, text.p, t1, t2);
+        errs_add(e, msg);
+        return false;
+    }
+    if (ts > lim->now_ns + lim->creation_grace_period_ns) {
+        st_format_rfc3339_sec(ts, t1);
+        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too new: %s", (int)text.n, text.p, t1);
+        errs_add(e, msg);
+        return false;
+    }
+    if (lim->max_line_size > 0 && line->n > lim->max_line_size) {
+        if (lim->max_line_size_truncate) {
+            line->n = lim->max_line_size;
+        } else {
+            snprintf(msg, sizeof msg,
+                     "max entry size '%zu' bytes exceeded for stream '%.*s' while adding an entry with length '%zu' bytes",
+                     lim->max_line_size, (int)text.n, text.p, line->n);
+            errs_add(e, msg);
+            return false;
+        }
+    }
+    if (md_count > 0) {
+        if (!lim->allow_structured_metadata) {
+            snprintf(msg, sizeof msg,
+                     "stream '%.*s' includes structured metadata, but this feature is disallowed. Please see "
+                     "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it.",
+                     (int)text.n, text.p);
+            errs_add(e, msg);
+            return false;
+        }
+        if (lim->max_structured_metadata_size > 0 && md_bytes > lim->max_structured_metadata_size) {
+            snprintf(msg, sizeof msg,
+                     "stream '%.*s' has structured metadata too large: '%zu' bytes, limit: '%zu' bytes. Please see "
+                     "`limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it.",
+                     (int)text.n, text.p, md_bytes, lim->max_structured_metadata_size);
+            errs_add(e, msg);
+            return false;
+        }
+        if (lim->max_structured_metadata_entries > 0 && md_count > (size_t)lim->max_structured_metadata_entries) {
+            snprintf(msg, sizeof msg,
+                     "stream '%.*s' has too many structured metadata labels: '%zu', limit: '%d'. Please see "
+                     "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to "
+                     "increase it.",
+                     (int)text.n, text.p, md_count, lim->max_structured_metadata_entries);
+            errs_add(e, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+
+int st_push_add_stream(st_push_t *p, const st_push_limits_t *lim, const st_labels_t *labels, st_push_errors_t *errs,
+                       size_t *idx)
+{
+    st_buf_t text = ST_BUF_INIT;
+    int rc = st_labels_format(labels, &text);
+    if (rc == 0) {
+        if (validate_stream(lim, labels, st_str(text.data, text.len), errs)) rc = st_push_stream(p, labels, idx);
+        else *idx = SIZE_MAX;
+    }
+    st_buf_free(&text);
+    return rc;
+}
+
+int st_push_add_entry(st_push_t *p, const st_push_limits_t *lim, size_t idx, int64_t ts, st_str_t line, st_str_t md,
+                      st_push_errors_t *errs)
+{
+    size_t md_bytes = 0, md_count = 0;
+    if (md.n) {
+        st_md_iter_t it;
+        st_md_iter_init(&it, md);
+        st_str_t n, v;
+        int r;
+        while ((r = st_md_next(&it, &n, &v)) == 1) {
+            md_bytes += n.n + v.n;
+            md_count++;
+        }
+        if (r < 0) return r;
+    }
+    if (!validate_entry(lim, st_push_stream_labels(p, idx), ts, &line, md_bytes, md_count, errs)) {
+        errs->dropped++;
+        return 0;
+    }
+    return st_push_entry(p, idx, ts, line, md);
+}
