@@ -523,7 +523,7 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     result_t res;
     memset(&res, 0, sizeof res);
     char perr[256];
-    int rc = st_pipeline_compile(&e->log.pipeline, &r.pl, perr);
+    int rc = st_pipeline_compile(&e->log.pipeline, NULL, &r.pl, perr);
     if (rc == ST_EPARSE) return st_qerr(err, 400, rc, "%s", perr);
     if (rc < 0) return st_qerr(err, 500, rc, "%s", st_strerror(rc));
     r.has_lit = st_pipeline_required_literal(r.pl, &r.lit);

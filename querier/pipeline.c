@@ -131,8 +131,12 @@ static int compile_line_filter(const st_logql_line_filter_t *lf, lfilter_t *out)
     return 0;
 }
 
-int st_pipeline_compile(const st_logql_pipeline_t *p, st_pipeline_t **out, char *err)
+int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *unwrap, st_pipeline_t **out, char *err)
 {
+    if (unwrap != NULL) {
+        snprintf(err, 256, "unwrap is not supported yet");
+        return ST_EPARSE;
+    }
     st_pipeline_t *pl = calloc(1, sizeof *pl);
     if (pl == NULL) return -ENOMEM;
     pl->line_only = true;

@@ -13,16 +13,40 @@
 
 typedef struct st_pipeline st_pipeline_t;
 
-/* Compiles stages; unsupported stages fail with ST_EPARSE and a message in err (256 bytes). */
-int st_pipeline_compile(const st_logql_pipeline_t *p, st_pipeline_t **out, char *err);
+/* Compiles a log pipeline (and, for metric queries, the log range's unwrap) into stages run per
+ * entry. Bad templates or unsupported constructs fail with ST_EPARSE and Loki's text in err (256
+ * bytes). unwrap may be NULL. A compiled pipeline is used by one thread at a time. */
+int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *unwrap, st_pipeline_t **out,
+                        char *err);
 void st_pipeline_free(st_pipeline_t *p);
-/* True when the pipeline only filters lines (no stage changes labels or the line). */
+/* A copy for another thread (same stages, own scratch state). */
+int st_pipeline_clone(const st_pipeline_t *p, st_pipeline_t **out);
+/* True when the pipeline only filters lines (no stage changes labels or the line): then
+ * st_pipeline_keep_line decides everything and st_pipeline_run is not needed. */
 bool st_pipeline_line_only(const st_pipeline_t *p);
-/* Runs the line filters on one line. */
+/* Runs the line filters on one line (valid for any pipeline: the filters before the first stage that
+ * changes labels or the line; true means "may be kept"). */
 bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line);
 /* The literal every kept line must contain (first positive single-literal |= stage), if any:
  * lets a scan search a whole block's text at once. */
 bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
+
+/* Result of the full pipeline on one entry. Views are valid until the next st_pipeline_run on the
+ * same pipeline. */
+typedef struct {
+    bool keep;                 /* false: the entry is filtered out */
+    st_str_t line;             /* the line after line_format (else the input line) */
+    const st_labels_t *labels; /* final labels: stream labels, structured metadata, extracted labels,
+                                  after label_format/drop/keep; includes __error__/__error__details__ */
+    uint64_t hash;             /* st_hash64 of the canonical text of labels (series identity) */
+    bool has_error;            /* an __error__ label is present */
+    bool has_value;            /* an unwrap was compiled and produced a value */
+    double value;              /* the unwrapped (converted) sample value */
+} st_pipeline_result_t;
+
+/* Runs every stage on one entry. stream: the stream's labels; md: its encoded structured metadata. */
+int st_pipeline_run(st_pipeline_t *p, int64_t ts, st_str_t line, const st_labels_t *stream, st_str_t md,
+                    st_pipeline_result_t *out);
 
 /* ---- statistics --------------------------------------------------------------------------------- */
 

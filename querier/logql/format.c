@@ -641,6 +641,7 @@ static int pretty_grouping(st_buf_t *b, const st_logql_grouping_t *g, bool range
 }
 
 static int pretty_expr(st_buf_t *b, const st_logql_expr_t *e, int level);
+static int pretty_operand(st_buf_t *b, const st_logql_expr_t *e, int level);
 
 static int pretty_log_range(st_buf_t *b, const st_logql_log_range_t *r, int level)
 {
@@ -672,6 +673,19 @@ static int pretty_log_range(st_buf_t *b, const st_logql_log_range_t *r, int leve
         TRY(st_buf_printf(b, " offset %s", t));
     }
     return 0;
+}
+
+/* Loki's prettier prints a split binary operation without parentheses, which changes the meaning
+ * of "a - (b - c)"; a split operand that is itself a binary operation gets them here. */
+static int pretty_operand(st_buf_t *b, const st_logql_expr_t *e, int level)
+{
+    if (e->kind != ST_LOGQL_EXPR_BINOP || text_len(fx_expr, e) <= MAX_LINE) return pretty_expr(b, e, level);
+    TRY(indent(b, level));
+    TRY(puts_(b, "(\n"));
+    TRY(pretty_expr(b, e, level + 1));
+    TRY(st_buf_putc(b, '\n'));
+    TRY(indent(b, level));
+    return st_buf_putc(b, ')');
 }
 
 static int pretty_expr(st_buf_t *b, const st_logql_expr_t *e, int level)
@@ -716,12 +730,12 @@ static int pretty_expr(st_buf_t *b, const st_logql_expr_t *e, int level)
             TRY(indent(b, level));
             return fmt_expr(b, e);
         }
-        TRY(pretty_expr(b, e->binop.lhs, level + 1));
+        TRY(pretty_operand(b, e->binop.lhs, level + 1));
         TRY(st_buf_putc(b, '\n'));
         TRY(indent(b, level));
         TRY(fmt_binop_op(b, e, ", "));
         TRY(st_buf_putc(b, '\n'));
-        return pretty_expr(b, e->binop.rhs, level + 1);
+        return pretty_operand(b, e->binop.rhs, level + 1);
     case ST_LOGQL_EXPR_LABEL_REPLACE: {
         TRY(indent(b, level));
         if (!split) return fmt_expr(b, e);

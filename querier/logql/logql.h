@@ -438,8 +438,9 @@ int st_logql_format(const st_logql_expr_t *e, st_buf_t *out);
 
 /* Appends the multi-line form of Loki's prettier (/format_query): nodes whose one-line text exceeds
  * 100 characters are split, two-space indentation, one pipeline stage per line. Unlike Loki it keeps
- * "or" alternatives of split line filters and empty "without ()" / range "by ()" groupings, so the
- * output always parses back to the same query. Returns 0 or -ENOMEM. */
+ * "or" alternatives of split line filters, empty "without ()" / range "by ()" groupings and the
+ * parentheses of a split operand that is itself a binary operation, so the output always parses
+ * back to the same query. Returns 0 or -ENOMEM. */
 int st_logql_format_pretty(const st_logql_expr_t *e, st_buf_t *out);
 
 /* Pieces of the canonical form, for callers that print parts of a query. */

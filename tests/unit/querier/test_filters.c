@@ -50,7 +50,7 @@ static bool keeps(const char *q, const char *line)
     st_logql_expr_t *e = parse(q);
     st_pipeline_t *p;
     char err[256];
-    assert_int_equal(st_pipeline_compile(&e->log.pipeline, &p, err), 0);
+    assert_int_equal(st_pipeline_compile(&e->log.pipeline, NULL, &p, err), 0);
     bool k = st_pipeline_keep_line(p, st_cstr(line));
     st_pipeline_free(p);
     st_logql_free(e);
@@ -92,14 +92,14 @@ static void test_required_literal(void **state)
     st_logql_expr_t *e = parse("{a=\"b\"} |= \"needle\" != \"x\"");
     st_pipeline_t *p;
     char err[256];
-    assert_int_equal(st_pipeline_compile(&e->log.pipeline, &p, err), 0);
+    assert_int_equal(st_pipeline_compile(&e->log.pipeline, NULL, &p, err), 0);
     st_str_t lit;
     assert_true(st_pipeline_required_literal(p, &lit));
     assert_true(st_str_eqc(lit, "needle"));
     st_pipeline_free(p);
     st_logql_free(e);
     e = parse("{a=\"b\"} |= \"a\" or \"b\"");
-    assert_int_equal(st_pipeline_compile(&e->log.pipeline, &p, err), 0);
+    assert_int_equal(st_pipeline_compile(&e->log.pipeline, NULL, &p, err), 0);
     assert_false(st_pipeline_required_literal(p, &lit));
     st_pipeline_free(p);
     st_logql_free(e);
