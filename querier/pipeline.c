@@ -4,6 +4,7 @@
 #include "querier/querier_int.h"
 
 #include "common/err.h"
+#include "common/hash.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -32,6 +33,9 @@ struct st_pipeline {
     size_t nf;
     pcre2_match_data *md;
     bool line_only;
+    const st_logql_pipeline_t *src; /* for clones */
+    st_labels_t merged;             /* st_pipeline_run result labels (stream + metadata) */
+    st_buf_t text;
 };
 
 static bool is_plain_literal(st_str_t s)
@@ -161,6 +165,7 @@ int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *u
         pl->md = pcre2_match_data_create(1, NULL);
         if (pl->md == NULL) rc = -ENOMEM;
     }
+    pl->src = p;
     if (rc < 0) {
         st_pipeline_free(pl);
         return rc;
@@ -178,7 +183,46 @@ void st_pipeline_free(st_pipeline_t *p)
     }
     free(p->f);
     if (p->md) pcre2_match_data_free(p->md);
+    st_labels_free(&p->merged);
+    st_buf_free(&p->text);
     free(p);
+}
+
+int st_pipeline_clone(const st_pipeline_t *p, st_pipeline_t **out)
+{
+    char err[256];
+    return st_pipeline_compile(p->src, NULL, out, err);
+}
+
+/* Line filters only (the stages that change labels arrive with the LogQL work): labels are the
+ * stream's plus structured metadata. */
+int st_pipeline_run(st_pipeline_t *p, int64_t ts, st_str_t line, const st_labels_t *stream, st_str_t md,
+                    st_pipeline_result_t *out)
+{
+    (void)ts;
+    memset(out, 0, sizeof *out);
+    out->line = line;
+    out->keep = st_pipeline_keep_line(p, line);
+    if (!out->keep) return 0;
+    st_labels_free(&p->merged);
+    if (md.n == 0) {
+        ST_TRY(st_labels_copy(stream, &p->merged));
+    } else {
+        st_label_t pairs[256];
+        size_t n = 0;
+        for (size_t i = 0; i < stream->n && n < 256; i++) pairs[n++] = stream->v[i];
+        st_md_iter_t it;
+        st_md_iter_init(&it, md);
+        st_str_t mn, mv;
+        while (n < 256 && st_md_next(&it, &mn, &mv) == 1)
+            if (!st_labels_get(stream, mn, NULL)) pairs[n++] = (st_label_t){mn, mv};
+        ST_TRY(st_labels_from_pairs(pairs, n, &p->merged));
+    }
+    st_buf_reset(&p->text);
+    ST_TRY(st_labels_format(&p->merged, &p->text));
+    out->labels = &p->merged;
+    out->hash = st_hash64(p->text.data, p->text.len);
+    return 0;
 }
 
 bool st_pipeline_line_only(const st_pipeline_t *p) { return p->line_only; }
