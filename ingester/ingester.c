@@ -134,7 +134,9 @@ typedef struct ochunk {
     head_t **pending;       /* sealed heads waiting to be written; under mu */
     size_t npending, cappending;
     uint64_t chunk_id;      /* assigned when finishing */
-    bool finalizing, finished, renamed;
+    bool finalizing, finished, renamed; /* finished/chunk_id change under mu (snapshots read them) */
+    bool packed;            /* written into this cycle's pack file instead of a file of its own */
+    uint64_t pack_id, pack_off;
     uint64_t min_seq, max_seq;
     uint64_t written;       /* compressed bytes so far */
     int64_t min_ts, max_ts;
@@ -682,9 +684,12 @@ static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h
 static int finish_chunk(st_ingester_t *ing, ochunk_t *c)
 {
     if (!c->finished) {
-        if (c->chunk_id == 0) c->chunk_id = ing->next_chunk_id++;
+        uint64_t id = c->chunk_id ? c->chunk_id : ing->next_chunk_id++;
         ST_TRY(st_chunk_writer_finish(c->w, &c->crc, &c->size));
+        pthread_mutex_lock(&ing->mu);
+        c->chunk_id = id;
         c->finished = true;
+        pthread_mutex_unlock(&ing->mu);
     }
     if (!c->renamed) {
         char rel[64], path[4096], dir[4096];
@@ -710,6 +715,60 @@ static int finish_chunk(st_ingester_t *ing, ochunk_t *c)
         ST_TRY(st_fsync_dir(ing->open_dir));
     }
     return 0;
+}
+
+/* Builds one closing chunk that never got a file of its own (a small stream) in memory from its
+ * pending heads and appends it to the cycle's pack file (flusher thread, outside mu). */
+static int pack_chunk(st_ingester_t *ing, stream_t *s, ochunk_t *c, int fd, uint64_t *off)
+{
+    st_chunk_writer_t *w;
+    ST_TRY(st_chunk_writer_open(NULL, s->tenant, st_str(s->canon, s->canon_len), s->id, ing->o.zstd_level, &w));
+    int rc = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    uint64_t entries = 0, raw = 0;
+    for (size_t i = 0; i < c->npending && rc == 0; i++) {
+        head_t *h = c->pending[i]; /* immutable once sealed; the list only changes on this thread */
+        st_entry_t *e;
+        size_t n;
+        if ((rc = head_entries(h, INT64_MIN, INT64_MAX, &e, &n)) < 0) break;
+        rc = st_chunk_writer_add(w, e, n);
+        free(e);
+        if (h->min_ts < lo) lo = h->min_ts;
+        if (h->max_ts > hi) hi = h->max_ts;
+        entries += h->n;
+        raw += h->bytes;
+    }
+    uint32_t crc = 0;
+    uint64_t size = 0;
+    if (rc == 0) rc = st_chunk_writer_finish(w, &crc, &size);
+    if (rc == 0) {
+        st_str_t bytes = st_chunk_writer_bytes(w);
+        const char *p = bytes.p;
+        size_t left = bytes.n;
+        uint64_t at = *off;
+        while (left > 0 && rc == 0) {
+            ssize_t wr = pwrite(fd, p, left, (off_t)at);
+            if (wr < 0 && errno == EINTR) continue;
+            if (wr <= 0) rc = wr < 0 ? -errno : -EIO;
+            else {
+                p += wr;
+                left -= (size_t)wr;
+                at += (uint64_t)wr;
+            }
+        }
+    }
+    if (rc == 0) {
+        c->pack_off = *off;
+        c->size = size;
+        c->crc = crc;
+        c->min_ts = lo;
+        c->max_ts = hi;
+        c->entries = entries;
+        c->raw_bytes = raw;
+        *off += size;
+    }
+    st_chunk_writer_free(w);
+    return rc;
 }
 
 static void flush_cycle(st_ingester_t *ing, bool force)
@@ -744,6 +803,7 @@ static void flush_cycle(st_ingester_t *ing, bool force)
     }
     for (size_t i = 0; i < nwork; i++) {
         ochunk_t *c = work[i].c;
+        if (c->finalizing && c->w == NULL) continue; /* closes without ever having a file: packed below */
         for (;;) {
             pthread_mutex_lock(&ing->mu);
             head_t *h = c->npending ? c->pending[0] : NULL;
@@ -760,16 +820,80 @@ static void flush_cycle(st_ingester_t *ing, bool force)
         }
     }
 
-    /* 3. finish closing chunks and 4. index them in one transaction */
+    /* 3a. small closing chunks (no file of their own) go into one pack file, synced once */
+    int pack_fd = -1;
+    uint64_t pack_id = 0, pack_off = 0;
+    char pack_tmp[4096] = "", pack_rel[64] = "";
+    bool pack_ok = true;
+    for (size_t i = 0; i < nwork; i++) {
+        ochunk_t *c = work[i].c;
+        if (!c->finalizing || c->w != NULL || c->npending == 0 || c->finished || failed[i]) continue;
+        int rc = 0;
+        if (pack_fd < 0) {
+            pack_id = ing->next_chunk_id;
+            snprintf(pack_tmp, sizeof pack_tmp, "%s/%016llx.pack", ing->open_dir, (unsigned long long)pack_id);
+            pack_fd = open(pack_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (pack_fd < 0) rc = -errno;
+        }
+        if (rc == 0) {
+            c->chunk_id = ing->next_chunk_id++;
+            rc = pack_chunk(ing, work[i].s, c, pack_fd, &pack_off);
+        }
+        if (rc < 0) {
+            failed[i] = true;
+            pack_ok = rc != -EIO && rc != -ENOSPC ? pack_ok : false;
+            st_counter_inc(ing->m_flush_fail);
+            ST_LOG_ERROR("ingester", "msg=\"packing chunk failed; will retry\" stream=%016llx err=\"%s\"",
+                         (unsigned long long)work[i].s->id, st_strerror(rc));
+            if (pack_fd < 0) break;
+            continue;
+        }
+        c->packed = true;
+        c->pack_id = pack_id;
+    }
+    if (pack_fd >= 0) {
+        int rc = pack_ok ? 0 : -EIO;
+        if (rc == 0 && fsync(pack_fd) < 0) rc = -errno;
+        close(pack_fd);
+        char dir[4096], path[4096];
+        st_chunk_local_path(pack_id, pack_rel, sizeof pack_rel);
+        memcpy(pack_rel + strlen(pack_rel) - 6, ".pack", 6); /* "....chunk" -> "....pack" */
+        snprintf(dir, sizeof dir, "%s/%.6s", ing->o.chunks_dir, pack_rel);
+        snprintf(path, sizeof path, "%s/%s", ing->o.chunks_dir, pack_rel);
+        if (rc == 0) rc = st_mkdirs(dir, 0755);
+        if (rc == 0 && rename(pack_tmp, path) < 0) rc = -errno;
+        if (rc == 0) rc = st_fsync_dir(dir);
+        if (rc < 0) {
+            ST_LOG_ERROR("ingester", "msg=\"writing pack failed; will retry\" path=%s err=\"%s\"", pack_tmp, st_strerror(rc));
+            unlink(pack_tmp);
+            st_counter_inc(ing->m_flush_fail);
+        }
+        pthread_mutex_lock(&ing->mu);
+        for (size_t i = 0; i < nwork; i++) {
+            ochunk_t *c = work[i].c;
+            if (!c->packed || c->pack_id != pack_id || c->finished) continue;
+            if (rc < 0) {
+                failed[i] = true;
+                c->packed = false;
+                c->chunk_id = 0;
+                continue;
+            }
+            c->finished = true; /* snapshots now skip this id in the index */
+            c->renamed = true;
+        }
+        pthread_mutex_unlock(&ing->mu);
+    }
+
+    /* 3b. finish chunks with files of their own, and 4. index everything in one transaction */
     st_index_write_t *w = NULL;
     size_t ncommit = 0;
     uint64_t max_seq = 0;
     for (size_t i = 0; i < nwork; i++) {
         ochunk_t *c = work[i].c;
         stream_t *s = work[i].s;
-        if (!c->finalizing || c->npending || failed[i]) continue;
-        if (c->w == NULL) continue; /* no data ever written: dropped below */
-        int rc = finish_chunk(ing, c);
+        if (!c->finalizing || failed[i]) continue;
+        if (!c->packed && (c->npending || c->w == NULL)) continue;
+        int rc = c->packed ? 0 : finish_chunk(ing, c);
         if (rc == 0 && w == NULL) rc = st_index_write_begin(ing->o.index, &w);
         if (rc == 0) {
             st_chunk_ref_t ref;
@@ -783,8 +907,16 @@ static void flush_cycle(st_ingester_t *ing, bool force)
             ref.size = c->size;
             ref.crc32 = c->crc;
             ref.loc.kind = ST_LOC_LOCAL;
-            st_chunk_local_path(c->chunk_id, ref.loc.path, sizeof ref.loc.path);
-            ref.loc.offset = 0;
+            if (c->packed) {
+                char rel[64];
+                st_chunk_local_path(c->pack_id, rel, sizeof rel);
+                memcpy(rel + strlen(rel) - 6, ".pack", 6);
+                snprintf(ref.loc.path, sizeof ref.loc.path, "%s", rel);
+                ref.loc.offset = c->pack_off;
+            } else {
+                st_chunk_local_path(c->chunk_id, ref.loc.path, sizeof ref.loc.path);
+                ref.loc.offset = 0;
+            }
             ref.loc.length = c->size;
             rc = st_index_put_chunk(w, s->tenant, &s->labels, st_str(s->canon, s->canon_len), &ref);
             if (rc == 0) rc = st_index_set_flushed_seq(w, s->tenant, s->id, st_str(s->canon, s->canon_len), c->max_seq);
@@ -829,10 +961,10 @@ static void flush_cycle(st_ingester_t *ing, bool force)
     for (size_t i = 0; i < nwork; i++) {
         ochunk_t *c = work[i].c;
         stream_t *s = work[i].s;
-        bool done = c->finalizing && c->npending == 0 &&
-                    ((committed && c->finished && c->renamed && !failed[i]) || c->w == NULL);
+        bool written = c->packed || (c->w != NULL && c->npending == 0);
+        bool done = c->finalizing && committed && written && c->finished && c->renamed && !failed[i];
         if (!done) continue;
-        if (c->w != NULL) {
+        {
             if (c->max_seq > s->flushed_seq) s->flushed_seq = c->max_seq;
             ing->chunks_flushed++;
             st_counter_inc(ing->m_chunks);
@@ -845,6 +977,11 @@ static void flush_cycle(st_ingester_t *ing, bool force)
                 s->nfin--;
                 break;
             }
+        }
+        if (c->packed) {
+            uint64_t b = 0;
+            for (size_t k = 0; k < c->npending; k++) b += c->pending[k]->bytes;
+            atomic_fetch_sub(&ing->head_bytes, b);
         }
         ochunk_free(c);
         ing->nopen--;
@@ -938,7 +1075,9 @@ static void sweep_orphans(st_ingester_t *ing, uint64_t next_id)
         struct dirent *f;
         while ((f = readdir(sd)) != NULL) {
             unsigned long long id;
-            if (sscanf(f->d_name, "%16llx.chunk", &id) != 1) continue;
+            char ext[8] = "";
+            if (sscanf(f->d_name, "%16llx.%5s", &id, ext) != 2 || (strcmp(ext, "chunk") != 0 && strcmp(ext, "pack") != 0))
+                continue;
             if (id >= next_id) {
                 char p[8192];
                 snprintf(p, sizeof p, "%s/%s", sub, f->d_name);
@@ -1187,6 +1326,8 @@ static int snap_head(st_mem_stream_t *m, size_t *cap, head_t *h, bool live, int6
 
 static int snap_chunk(st_mem_snapshot_t *out, st_mem_stream_t *m, size_t *cap, ochunk_t *c, int64_t from, int64_t through)
 {
+    /* a chunk with an id may already be indexed: the querier skips that id in the index */
+    if (c->finished && c->chunk_id) ST_TRY(st_u64vec_push(&out->chunk_ids, c->chunk_id));
     for (size_t i = 0; i < c->npending; i++) ST_TRY(snap_head(m, cap, c->pending[i], false, from, through));
     if (c->nblocks == 0 || c->path == NULL) return 0;
     if (c->max_ts < from || c->min_ts > through) return 0;
@@ -1203,7 +1344,6 @@ static int snap_chunk(st_mem_snapshot_t *out, st_mem_stream_t *m, size_t *cap, o
     memcpy(src.blocks, c->blocks, c->nblocks * sizeof *src.blocks);
     src.nblocks = c->nblocks;
     src.chunk_id = c->finished ? c->chunk_id : 0;
-    if (src.chunk_id) ST_TRY(st_u64vec_push(&out->chunk_ids, src.chunk_id));
     int rc = add_source(m, cap, src);
     if (rc < 0) source_free(&src);
     return rc;

@@ -233,7 +233,8 @@ int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scr
 /* ---- writer -------------------------------------------------------------------------------------- */
 
 struct st_chunk_writer {
-    char *path;
+    char *path;     /* NULL: in-memory writer, bytes go to mem */
+    st_buf_t mem;
     char *tenant;
     char *labels;
     uint64_t stream_id;
@@ -267,6 +268,12 @@ static int write_full(int fd, const void *buf, size_t n)
 /* Appends bytes at the writer's offset, opening the file for this call only. */
 static int writer_append(st_chunk_writer_t *w, const void *p, size_t n, bool sync)
 {
+    if (w->path == NULL) {
+        ST_TRY(st_buf_append(&w->mem, p, n));
+        w->off += n;
+        w->crc = st_crc32(w->crc, p, n);
+        return 0;
+    }
     int fd = open(w->path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
     int rc = 0;
@@ -295,7 +302,7 @@ int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, 
 {
     st_chunk_writer_t *w = calloc(1, sizeof *w);
     if (w == NULL) return -ENOMEM;
-    w->path = strdup(path);
+    w->path = path ? strdup(path) : NULL;
     w->tenant = strdup(tenant);
     w->labels = st_str_dup(labels);
     w->stream_id = stream_id;
@@ -304,7 +311,7 @@ int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, 
     w->max_ts = INT64_MIN;
     st_buf_t h = ST_BUF_INIT;
     int rc = -ENOMEM;
-    if (!w->path || !w->tenant || !w->labels) goto fail;
+    if ((path && !w->path) || !w->tenant || !w->labels) goto fail;
     if (st_buf_append(&h, CHUNK_MAGIC, 4) < 0 || st_buf_putc(&h, ST_CHUNK_VERSION) < 0 ||
         st_buf_putc(&h, CODEC_ZSTD) < 0 || st_buf_append(&h, "\0\0", 2) < 0 || st_buf_put_u32le(&h, 0) < 0 ||
         st_buf_put_lstr(&h, tenant, strlen(tenant)) < 0 || st_buf_put_lstr(&h, labels.p, labels.n) < 0 ||
@@ -312,6 +319,12 @@ int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, 
         goto fail;
     st_put_u32le((uint8_t *)h.data + 8, (uint32_t)(h.len + 4));
     if (st_buf_put_u32le(&h, st_crc32(0, h.data, h.len)) < 0) goto fail;
+    if (path == NULL) {
+        if ((rc = writer_append(w, h.data, h.len, false)) < 0) goto fail;
+        st_buf_free(&h);
+        *out = w;
+        return 0;
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = -errno;
@@ -336,6 +349,7 @@ fail:
 
 int st_chunk_writer_rename(st_chunk_writer_t *w, const char *newpath)
 {
+    if (w->path == NULL) return -EINVAL;
     char *p = strdup(newpath);
     if (p == NULL) return -ENOMEM;
     if (rename(w->path, newpath) < 0) {
@@ -349,6 +363,8 @@ int st_chunk_writer_rename(st_chunk_writer_t *w, const char *newpath)
 }
 
 const char *st_chunk_writer_path(const st_chunk_writer_t *w) { return w->path; }
+
+st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w) { return st_str(w->mem.data ? w->mem.data : "", w->mem.len); }
 
 static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint32_t entries, int64_t min_ts,
                           int64_t max_ts)
@@ -459,6 +475,7 @@ void st_chunk_writer_free(st_chunk_writer_t *w)
 {
     if (w == NULL) return;
     free(w->path);
+    st_buf_free(&w->mem);
     free(w->tenant);
     free(w->labels);
     free(w->blocks);

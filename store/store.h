@@ -96,12 +96,15 @@ typedef struct st_chunk_writer st_chunk_writer_t;
 
 /* Starts a chunk in a new file at path (O_EXCL) and writes its header. The writer keeps no file
  * descriptor open between calls (an ingester may have thousands of open chunks); each call opens the
- * file by its current path. Returns 0 or -errno. */
+ * file by its current path. With path NULL the chunk is built in memory (st_chunk_writer_bytes), for
+ * packing many small chunks into one file. Returns 0 or -errno. */
 int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, uint64_t stream_id,
                          int zstd_level, st_chunk_writer_t **out);
 /* Renames the chunk file (same filesystem) and remembers the new path. */
 int st_chunk_writer_rename(st_chunk_writer_t *w, const char *newpath);
 const char *st_chunk_writer_path(const st_chunk_writer_t *w);
+/* The chunk's bytes of an in-memory writer (valid until the next call on w). */
+st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w);
 /* Compresses and appends one block of sorted entries. After a failure the writer is sticky-failed. */
 int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n);
 /* Compressed bytes written so far (header + blocks). */
@@ -142,7 +145,8 @@ typedef struct {
     uint64_t length;
 } st_chunk_loc_t;
 
-/* Local chunk layout: "<id >> 16 as 6 hex>/<id as 16 hex>.chunk". */
+/* Local chunk layout: "<id >> 16 as 6 hex>/<id as 16 hex>.chunk"; packs of small chunks use the
+ * id of their first chunk with the suffix ".pack". */
 void st_chunk_local_path(uint64_t chunk_id, char *out, size_t outsz);
 
 /* fsync a directory (after renames/creates inside it). */

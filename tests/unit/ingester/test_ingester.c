@@ -182,8 +182,52 @@ static void test_push_query_restart(void **state)
     free(e.dir);
 }
 
+static int find_pack(void *arg, const st_chunk_ref_t *ref)
+{
+    int *packs = arg;
+    if (strstr(ref->loc.path, ".pack") != NULL) (*packs)++;
+    return 0;
+}
+
+static void test_small_streams_pack(void **state)
+{
+    (void)state;
+    env_t e;
+    e.dir = st_test_tmpdir("ingpack");
+    env_open(&e, 1 << 20);
+    char app[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(app, sizeof app, "small-%02d", i);
+        push_n(&e, app, 0, 3);
+    }
+    assert_int_equal(st_ingester_flush(e.ing), 0);
+    /* every small stream's chunk lives in one shared pack file */
+    st_index_read_t *r;
+    assert_int_equal(st_index_read_begin(e.ix, &r), 0);
+    st_u64vec_t ids = ST_U64VEC_INIT;
+    int64_t day = st_day_of(INT64_C(1700000000000000000));
+    assert_int_equal(st_index_select(r, "tenant", day, day, NULL, 0, &ids), 0);
+    assert_int_equal(ids.n, 50);
+    int packs = 0;
+    for (size_t i = 0; i < ids.n; i++)
+        assert_int_equal(st_index_chunks(r, "tenant", day, ids.v[i], INT64_MIN, INT64_MAX, find_pack, &packs), 0);
+    assert_int_equal(packs, 50);
+    st_u64vec_free(&ids);
+    st_index_read_end(r);
+    for (int i = 0; i < 50; i += 7) {
+        snprintf(app, sizeof app, "small-%02d", i);
+        assert_int_equal(count_entries(&e, app), 3);
+    }
+    env_close(&e, false);
+    env_open(&e, 1 << 20);
+    assert_int_equal(count_entries(&e, "small-49"), 3);
+    env_close(&e, true);
+    st_test_rmrf(e.dir);
+    free(e.dir);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_push_query_restart)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_push_query_restart), cmocka_unit_test(test_small_streams_pack)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
