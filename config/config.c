@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,27 @@ static int apply_scalar(const st_cfg_key_t *k, void *base, const char *s, size_t
         }
         size_t sv = (size_t)v;
         memcpy(field, &sv, sizeof sv);
+        return 0;
+    }
+    case ST_CFG_FLOAT: {
+        char tmp[64];
+        if (n == 0 || n >= sizeof tmp) {
+            snprintf(msg, msz, "invalid number %s", q);
+            return ST_EPARSE;
+        }
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        char *end;
+        double v = strtod(tmp, &end);
+        if (*end != '\0' || !isfinite(v)) {
+            snprintf(msg, msz, "invalid number %s", q);
+            return ST_EPARSE;
+        }
+        if (v < (double)k->min) {
+            range_msg(k, q, msg, msz, true);
+            return ST_EPARSE;
+        }
+        memcpy(field, &v, sizeof v);
         return 0;
     }
     case ST_CFG_ENUM: {

@@ -66,6 +66,7 @@ typedef struct {
             size_t max_pending_bytes; /* strata: 256MiB queued but not yet written -> 503 */
             size_t max_size;          /* strata: 1GiB on disk -> force flush of the oldest heads */
         } wal;
+        size_t memory_budget; /* strata: 1GiB of heads + in-flight push bodies (0 = none) */
     } ingester;
 
     struct {
@@ -96,6 +97,12 @@ typedef struct {
         int max_label_names_per_series;        /* 15 */
         int max_label_name_length;             /* 1024 */
         int max_label_value_length;            /* 2048 */
+        double ingestion_rate_mb;              /* 4 MiB/s per tenant (0 = none) */
+        double ingestion_burst_size_mb;        /* 6 MiB */
+        size_t per_stream_rate_limit;          /* 3MB/s */
+        size_t per_stream_rate_limit_burst;    /* 15MB */
+        int max_global_streams_per_user;       /* 5000 (0 = none) */
+        size_t memory_budget_per_tenant;       /* 0 = none */
     } limits_config;
 
     struct {

@@ -21,6 +21,7 @@ typedef enum {
     ST_CFG_DURATION,  /* int64_t ns in [min, max]; written in Go form ("2h0m0s") */
     ST_CFG_PDURATION, /* same, written in Prometheus form ("1w") like Loki's model.Duration */
     ST_CFG_BYTES,     /* size_t in [min, max]; plain integer or humanized ("256KB", "1.5MiB") */
+    ST_CFG_FLOAT,     /* double >= min (finite) */
     ST_CFG_PERIODS,   /* schema_config (configs + nconfigs): a YAML list of period maps */
 } st_cfg_type_t;
 

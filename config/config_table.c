@@ -39,6 +39,10 @@
     {                                                                                                        \
         k, ST_CFG_PDURATION, FIELD(f), d, lo, INT64_MAX, NULL, NULL, h                                       \
     }
+#define FLOAT(k, f, d, lo, h)                                                                                \
+    {                                                                                                        \
+        k, ST_CFG_FLOAT, FIELD(f), d, lo, INT64_MAX, NULL, NULL, h                                           \
+    }
 #define BYTES(k, f, d, lo, h)                                                                                \
     {                                                                                                        \
         k, ST_CFG_BYTES, FIELD(f), d, lo, INT64_MAX, NULL, NULL, h                                           \
@@ -100,6 +104,9 @@ const st_cfg_key_t st_cfg_keys[] = {
           "Bytes queued but not yet written to the WAL before pushes get 503."),
     BYTES("ingester.wal.max_size", ingester.wal.max_size, "1GiB", 1,
           "WAL bytes on disk above which the oldest heads are flushed."),
+    BYTES("ingester.memory_budget", ingester.memory_budget, "1GiB", 0,
+          "Uncompressed bytes all heads plus in-flight push bodies may hold; above it pushes get 503 and retry "
+          "(Strata extension; 0 = no limit)."),
 
     STR("storage_config.filesystem.directory", storage_config.filesystem.directory, "", 0, NULL,
         "Chunk directory (empty: <common.path_prefix>/chunks)."),
@@ -139,6 +146,19 @@ const st_cfg_key_t st_cfg_keys[] = {
         "Longest label name accepted."),
     INT("limits_config.max_label_value_length", limits_config.max_label_value_length, "2048", 1, INT_MAX,
         "Longest label value accepted."),
+    FLOAT("limits_config.ingestion_rate_mb", limits_config.ingestion_rate_mb, "4", 0,
+          "Per-tenant ingestion rate in MiB/s of line and structured metadata bytes (token bucket; 0 = no limit)."),
+    FLOAT("limits_config.ingestion_burst_size_mb", limits_config.ingestion_burst_size_mb, "6", 0,
+          "Per-tenant burst in MiB above the rate."),
+    BYTES("limits_config.per_stream_rate_limit", limits_config.per_stream_rate_limit, "3MB", 0,
+          "Per-stream ingestion rate in bytes/s (0 = no limit)."),
+    BYTES("limits_config.per_stream_rate_limit_burst", limits_config.per_stream_rate_limit_burst, "15MB", 0,
+          "Per-stream burst in bytes."),
+    INT("limits_config.max_global_streams_per_user", limits_config.max_global_streams_per_user, "5000", 0, INT_MAX,
+        "Most active (in-memory) streams per tenant (0 = no limit); the 429 names the labels with most values."),
+    BYTES("limits_config.memory_budget_per_tenant", limits_config.memory_budget_per_tenant, "0", 0,
+          "Uncompressed head bytes one tenant may hold; above it its pushes get 429 (Strata extension; 0 = no "
+          "limit)."),
 
     INT("querier.max_concurrent", querier.max_concurrent, "4", 1, 1024, "Queries evaluated at once."),
 };
@@ -174,6 +194,7 @@ const char *st_cfg_type_name(st_cfg_type_t t)
     case ST_CFG_DURATION: return "duration";
     case ST_CFG_PDURATION: return "duration";
     case ST_CFG_BYTES: return "size";
+    case ST_CFG_FLOAT: return "float";
     case ST_CFG_PERIODS: return "list of periods";
     }
     return "?";

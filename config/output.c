@@ -4,6 +4,7 @@
 #include "config/config_int.h"
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/timeutil.h"
 
 #include <limits.h>
@@ -103,6 +104,11 @@ static int put_value(st_buf_t *b, const st_cfg_key_t *k, const st_config_t *c)
         memcpy(&v, field, sizeof v);
         st_cfg_format_bytes(v, tmp);
         return st_buf_puts(b, tmp);
+    }
+    case ST_CFG_FLOAT: {
+        double v;
+        memcpy(&v, field, sizeof v);
+        return st_json_put_float_str(b, v);
     }
     case ST_CFG_PERIODS: break;
     }
@@ -223,6 +229,7 @@ static void describe_type(const st_cfg_key_t *k, char *out, size_t outsz)
     case ST_CFG_DURATION:
     case ST_CFG_PDURATION:
     case ST_CFG_BYTES:
+    case ST_CFG_FLOAT:
         if (k->max != umax)
             snprintf(out, outsz, "%s, %lld..%lld", t, (long long)k->min, (long long)k->max);
         else if (k->min == 1)

@@ -123,6 +123,7 @@ static void test_table(void **state)
         case ST_CFG_DURATION:
         case ST_CFG_PDURATION: assert_int_equal(k->size, sizeof(int64_t)); break;
         case ST_CFG_BYTES: assert_int_equal(k->size, sizeof(size_t)); break;
+        case ST_CFG_FLOAT: assert_int_equal(k->size, sizeof(double)); break;
         case ST_CFG_STRING:
         case ST_CFG_ENUM: assert_true(k->size > 1); break;
         case ST_CFG_PERIODS: break;
@@ -181,6 +182,7 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "    segment_size: 32MiB\n"
                                 "    max_pending_bytes: 128MiB\n"
                                 "    max_size: 2GiB\n"
+                                "  memory_budget: 512MiB\n"
                                 "storage_config:\n"
                                 "  filesystem:\n"
                                 "    directory: /chunks\n"
@@ -212,6 +214,12 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "  max_label_names_per_series: 30\n"
                                 "  max_label_name_length: 512\n"
                                 "  max_label_value_length: 4096\n"
+                                "  ingestion_rate_mb: 0.5\n"
+                                "  ingestion_burst_size_mb: 1.5\n"
+                                "  per_stream_rate_limit: 1MB\n"
+                                "  per_stream_rate_limit_burst: 2MB\n"
+                                "  max_global_streams_per_user: 100\n"
+                                "  memory_budget_per_tenant: 64MiB\n"
                                 "querier:\n"
                                 "  max_concurrent: 8\n";
 
@@ -246,6 +254,12 @@ static void test_full_file(void **state)
     assert_int_equal(c.ingester.wal.segment_size, 32u << 20);
     assert_int_equal(c.ingester.wal.max_pending_bytes, 128u << 20);
     assert_int_equal(c.ingester.wal.max_size, 2u << 30);
+    assert_int_equal(c.ingester.memory_budget, 512u << 20);
+    assert_true(c.limits_config.ingestion_rate_mb == 0.5 && c.limits_config.ingestion_burst_size_mb == 1.5);
+    assert_int_equal(c.limits_config.per_stream_rate_limit, 1000000);
+    assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2000000);
+    assert_int_equal(c.limits_config.max_global_streams_per_user, 100);
+    assert_int_equal(c.limits_config.memory_budget_per_tenant, 64u << 20);
     assert_string_equal(c.storage_config.filesystem.directory, "/chunks");
     assert_string_equal(c.storage_config.lmdb.directory, "/index");
     assert_true(c.storage_config.lmdb.map_size == (size_t)16 << 30);
