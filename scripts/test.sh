@@ -24,6 +24,11 @@ step "unit tests"
 step "integration tests (node --test, real strata binary)"
 STRATA_BIN="$PWD/build/server/strata" node --test --test-concurrency=1 tests/integration/ tests/logql/
 
+step "objstore S3 client (python unittest: moto_server, scripted fault server, botocore signer)"
+python3 -c "import moto, boto3" 2>/dev/null || python3 -m pip install -q 'moto[server]' boto3 ||
+  echo "objstore: moto/boto3 missing and pip failed: the moto tests will be skipped"
+STRATA_S3_SELFTEST="$PWD/build/objstore/strata-s3-selftest" python3 -m unittest discover -s tests/objstore
+
 step "sanitizer build (clang, ASan+UBSan)"
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DST_ASAN=ON -DST_UBSAN=ON -DST_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
