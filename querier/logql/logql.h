@@ -371,7 +371,7 @@ struct st_logql_expr {
             st_logql_binop_t op;
             bool return_bool;   /* "bool" modifier */
             bool on;            /* on(...) was written (else ignoring(...) or nothing) */
-            bool has_matching;  /* on(...) or ignoring(...) with labels was written */
+            bool has_matching;  /* on(...) or ignoring(...) was written, even with no labels */
             st_str_t *matching; /* labels of on/ignoring */
             size_t n_matching;
             st_logql_card_t card;
