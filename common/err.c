@@ -18,6 +18,7 @@ const char *st_strerror(int rc)
     case ST_EFULL: return "queue full";
     case ST_EVERSION: return "unsupported format version";
     case ST_ETIMEOUT: return "timed out";
+    case ST_EARCHIVED: return "archived: restore first";
     default: break;
     }
     if (rc < 0 && rc > ST_E_FIRST) return strerror(-rc);

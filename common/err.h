@@ -19,6 +19,7 @@ enum {
     ST_EFULL,                  /* queue or buffer full: retry later */
     ST_EVERSION,               /* unsupported on-disk format version */
     ST_ETIMEOUT,               /* deadline passed */
+    ST_EARCHIVED,              /* data is in an archive tier (Glacier, Deep Archive): restore first */
     ST_E_LAST
 };
 

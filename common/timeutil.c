@@ -255,14 +255,9 @@ int st_parse_go_duration(st_str_t s, int64_t *out_ns)
     return 0;
 }
 
-size_t st_format_rfc3339(int64_t ns, char *out)
+/* Formats whole seconds and a nanosecond fraction (0..999999999) as RFC3339Nano in UTC. */
+static size_t format_secs(int64_t secs, int64_t frac, char *out)
 {
-    int64_t secs = ns / ST_NS_PER_SEC;
-    int64_t frac = ns % ST_NS_PER_SEC;
-    if (frac < 0) {
-        frac += ST_NS_PER_SEC;
-        secs--;
-    }
     int64_t days = secs / 86400;
     int64_t rem = secs % 86400;
     if (rem < 0) {
@@ -287,11 +282,22 @@ size_t st_format_rfc3339(int64_t ns, char *out)
     return (size_t)n;
 }
 
+size_t st_format_rfc3339(int64_t ns, char *out)
+{
+    int64_t secs = ns / ST_NS_PER_SEC;
+    int64_t frac = ns % ST_NS_PER_SEC;
+    if (frac < 0) {
+        frac += ST_NS_PER_SEC;
+        secs--;
+    }
+    return format_secs(secs, frac, out);
+}
+
 size_t st_format_rfc3339_sec(int64_t ns, char *out)
 {
     int64_t secs = ns / ST_NS_PER_SEC;
     if (ns % ST_NS_PER_SEC < 0) secs--;
-    return st_format_rfc3339(secs * ST_NS_PER_SEC, out);
+    return format_secs(secs, 0, out);
 }
 
 /* Go's time.Duration.String(). */

@@ -310,6 +310,8 @@ typedef struct {
     errs_t *e;
     yaml_document_t *doc;
     st_config_t *c;
+    const char *src; /* the parsed text, for sections kept verbatim */
+    size_t srcn;
     size_t key_line[ST_CFG_MAX_KEYS]; /* by row index: line the key was set on (0: not set) */
     size_t period_line[ST_CONFIG_MAX_PERIODS];
     struct {
@@ -559,6 +561,39 @@ static void apply_node(loader_t *L, const st_cfg_key_t *k, yaml_node_t *v)
         errs_add(L->e, line_of(v), k->key, "%s", msg);
 }
 
+/* Byte offset of a libyaml mark (its index counts characters, so walk lines and UTF-8 columns). */
+static size_t mark_offset(const char *s, size_t n, yaml_mark_t m)
+{
+    size_t off = 0, line = 0;
+    while (off < n && line < m.line) {
+        if (s[off] == '\n') line++;
+        off++;
+    }
+    for (size_t col = 0; off < n && col < m.column; col++) {
+        unsigned char ch = (unsigned char)s[off++];
+        if (ch >= 0xC0)
+            while (off < n && ((unsigned char)s[off] & 0xC0) == 0x80) off++;
+    }
+    return off;
+}
+
+/* Keeps "lifecycle:" verbatim for the lifecycle module (see config.h). */
+static void keep_lifecycle(loader_t *L, yaml_node_t *k, yaml_node_t *v)
+{
+    size_t a = mark_offset(L->src, L->srcn, v->start_mark), b = mark_offset(L->src, L->srcn, v->end_mark);
+    size_t pad = v->start_mark.column;
+    if (is_null(v)) return;
+    if (b < a || b - a + pad >= sizeof L->c->lifecycle.text) {
+        errs_add(L->e, line_of(k), "lifecycle", "section too large (max %zu bytes)", sizeof L->c->lifecycle.text - 1);
+        return;
+    }
+    memset(L->c->lifecycle.text, ' ', pad);
+    memcpy(L->c->lifecycle.text + pad, L->src + a, b - a);
+    L->c->lifecycle.text[pad + b - a] = '\0';
+    L->c->lifecycle.line = (int)v->start_mark.line + 1;
+    snprintf(L->c->lifecycle.file, sizeof L->c->lifecycle.file, "%s", L->e->file ? L->e->file : "config");
+}
+
 static void walk_mapping(loader_t *L, yaml_node_t *m, const char *prefix)
 {
     for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
@@ -571,6 +606,14 @@ static void walk_mapping(loader_t *L, yaml_node_t *m, const char *prefix)
         }
         const char *ks = (const char *)k->data.scalar.value;
         size_t kn = k->data.scalar.length;
+        if (prefix[0] == '\0' && kn == 9 && memcmp(ks, "lifecycle", 9) == 0) {
+            if (L->c->lifecycle.line != 0) {
+                errs_add(L->e, line_of(k), "lifecycle", "duplicate key");
+                continue;
+            }
+            keep_lifecycle(L, k, v);
+            continue;
+        }
         char path[224];
         join_path(path, sizeof path, prefix, ks, kn);
         bool dotted = memchr(ks, '.', kn) != NULL;
@@ -814,6 +857,8 @@ int st_config_load_string(st_config_t *c, const char *name, const char *yaml, si
     L->e = &e;
     L->doc = &doc;
     L->c = t;
+    L->src = yaml;
+    L->srcn = n;
     if (!check_depth(yaml, n, &e)) goto out;
     if (!yaml_parser_initialize(&parser)) {
         e.oom = true;

@@ -49,6 +49,10 @@ typedef struct {
     struct {
         size_t max_recv_msg_size;     /* 100MiB compressed body limit (413 above) */
         size_t max_decompressed_size; /* 5000MiB decompressed body limit (413 above) */
+        struct {
+            /* comma-separated OTLP resource attributes indexed as stream labels (Loki's list) */
+            char default_resource_attributes_as_index_labels[1024];
+        } otlp_config;
     } distributor;
 
     struct {
@@ -103,11 +107,30 @@ typedef struct {
         size_t per_stream_rate_limit_burst;    /* 15MB */
         int max_global_streams_per_user;       /* 5000 (0 = none) */
         size_t memory_budget_per_tenant;       /* 0 = none */
+        char discover_service_name[1024];      /* comma-separated label names ("" disables) */
+        bool discover_log_levels;              /* true: detected_level structured metadata */
+        char deletion_mode[24];                /* disabled | filter-only | filter-and-delete */
     } limits_config;
 
     struct {
         int max_concurrent; /* 4: queries evaluated at once */
+        int64_t tail_max_duration_ns; /* 1h: a live tail is closed (normally) after this long */
     } querier;
+
+    struct {
+        int64_t delete_request_cancel_period_ns; /* 24h */
+        int64_t delete_max_interval_ns;          /* 24h (0 = none) */
+        int64_t compaction_interval_ns;          /* 10m: delete processing inside serve */
+    } compactor;
+
+    /* The "lifecycle:" section verbatim (after ${VAR} expansion): tiers, policies and rules are
+     * nested lists the lifecycle module parses and validates itself (st_lifecycle_config_parse),
+     * reporting errors against the original file lines. Empty when the section is absent. */
+    struct {
+        char text[32768]; /* the section's value, first line padded to its original column */
+        int line;         /* 1-based file line of the first character of text */
+        char file[256];   /* name used in messages */
+    } lifecycle;
 } st_config_t;
 
 /* Fills every field with its default (paths derived from common.path_prefix). */

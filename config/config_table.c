@@ -80,6 +80,15 @@ const st_cfg_key_t st_cfg_keys[] = {
           "Largest push body accepted as received (compressed); 413 above."),
     BYTES("distributor.max_decompressed_size", distributor.max_decompressed_size, "5000MiB", 1,
           "Largest push body accepted after decompression; 413 above."),
+    STR("distributor.otlp_config.default_resource_attributes_as_index_labels",
+        distributor.otlp_config.default_resource_attributes_as_index_labels,
+        "service.name,service.namespace,service.instance.id,deployment.environment,deployment.environment.name,"
+        "cloud.region,cloud.availability_zone,k8s.cluster.name,k8s.namespace.name,k8s.pod.name,k8s.container.name,"
+        "container.name,k8s.replicaset.name,k8s.deployment.name,k8s.statefulset.name,k8s.daemonset.name,"
+        "k8s.cronjob.name,k8s.job.name",
+        0, NULL,
+        "OTLP resource attributes that become stream labels (comma-separated; names sanitised, e.g. "
+        "service.name -> service_name); every other attribute is stored as structured metadata."),
 
     BYTES("ingester.chunk_block_size", ingester.chunk_block_size, "262144", 1,
           "Uncompressed head bytes cut into one compressed block."),
@@ -159,8 +168,29 @@ const st_cfg_key_t st_cfg_keys[] = {
     BYTES("limits_config.memory_budget_per_tenant", limits_config.memory_budget_per_tenant, "0", 0,
           "Uncompressed head bytes one tenant may hold; above it its pushes get 429 (Strata extension; 0 = no "
           "limit)."),
+    STR("limits_config.discover_service_name", limits_config.discover_service_name,
+        "service,app,application,app_name,name,app_kubernetes_io_name,container,container_name,k8s_container_name,"
+        "component,workload,job,k8s_job_name",
+        0, NULL,
+        "Streams without service_name get the value of the first of these labels present, else "
+        "\"unknown_service\" (comma-separated; empty disables)."),
+    BOOL("limits_config.discover_log_levels", limits_config.discover_log_levels, "true",
+         "Add structured metadata detected_level (from a level label, metadata or the line) to every entry."),
+    ENUM("limits_config.deletion_mode", limits_config.deletion_mode, "filter-and-delete",
+         "disabled|filter-only|filter-and-delete",
+         "Delete API (/loki/api/v1/delete): disabled (403), filter-only (queries hide the lines) or "
+         "filter-and-delete (and the lifecycle run removes them from storage)."),
 
     INT("querier.max_concurrent", querier.max_concurrent, "4", 1, 1024, "Queries evaluated at once."),
+    DUR("querier.tail_max_duration", querier.tail_max_duration_ns, "1h", 1,
+        "How long a live tail (/loki/api/v1/tail) may run before the server ends it with a normal close."),
+
+    DUR("compactor.delete_request_cancel_period", compactor.delete_request_cancel_period_ns, "24h", 0,
+        "Delete requests can be cancelled this long; then the lifecycle run removes the lines from storage."),
+    DUR("compactor.delete_max_interval", compactor.delete_max_interval_ns, "24h", 0,
+        "Largest max_interval a delete request with line filters may ask for (0 = no limit)."),
+    DUR("compactor.compaction_interval", compactor.compaction_interval_ns, "10m", 1,
+        "How often strata serve processes delete requests that are due."),
 };
 
 const size_t st_cfg_nkeys = sizeof st_cfg_keys / sizeof st_cfg_keys[0];

@@ -203,6 +203,15 @@ static int write_yaml(st_buf_t *b, const st_config_t *c)
         memcpy(pcn, ccn, sizeof ccn);
         np = nc;
     }
+    if (c->lifecycle.text[0] != '\0') {
+        /* kept verbatim (see config.h); a flow value stays on the key's line */
+        const char *t = c->lifecycle.text;
+        while (*t == ' ') t++;
+        bool flow = *t == '{' || *t == '[';
+        ST_TRY(st_buf_puts(b, flow ? "\nlifecycle: " : "\nlifecycle:\n"));
+        ST_TRY(st_buf_puts(b, flow ? t : c->lifecycle.text));
+        if (b->len && b->data[b->len - 1] != '\n') ST_TRY(st_buf_putc(b, '\n'));
+    }
     return 0;
 }
 

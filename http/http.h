@@ -159,4 +159,95 @@ void st_http_form_free(st_http_form_t *f);
  * [ext] Appends to out (which need not be empty); on error out is left as it was. -ENOMEM too. */
 int st_url_decode(st_str_t s, bool plus, st_buf_t *out);
 
+/* ---- [ext] WebSocket (RFC 6455, server side; websocket.c) ------------------------------------------
+ *
+ * A handler upgrades its request with st_http_ws_accept; the connection then carries WebSocket frames
+ * until either side closes it. Server frames are unmasked, client frames must be masked; fragmented
+ * messages are reassembled (up to max_message); text messages and close reasons must be UTF-8; pings
+ * are answered with pongs. No extension or subprotocol is negotiated. Everything runs on the loop
+ * thread except st_http_ws_post and st_http_ws_wake, which any thread may call while the handle is
+ * valid (they hand work to the loop through a uv_async owned by the connection; once the connection
+ * ended they fail cleanly, so the owner only has to stop other threads before its last reference
+ * goes, e.g. in on_close).
+ *
+ * Sending is bounded: at most max_queue data messages (and max_queue_bytes of them) may wait to be
+ * written; beyond that st_http_ws_send returns ST_EFULL and the caller decides what to drop. Control
+ * frames (ping, pong, close) are never refused. A write that does not drain within the server's
+ * write_timeout closes the connection. With ping_interval_ns the server pings on its own.
+ *
+ * Closing: st_http_ws_close queues a close frame after the queued messages and waits (up to 5 s) for
+ * the peer's close frame, then closes the TCP connection. A close frame from the peer is answered with
+ * the same code. Protocol violations are answered with 1002 (framing), 1007 (invalid UTF-8) or 1009
+ * (message too big). on_close runs exactly once, on the loop, after the connection has ended. */
+
+typedef struct st_http_ws st_http_ws_t;
+
+enum { ST_WS_TEXT = 1, ST_WS_BINARY = 2 };
+
+enum {
+    ST_WS_CLOSE_NORMAL = 1000,
+    ST_WS_CLOSE_GOING_AWAY = 1001,
+    ST_WS_CLOSE_PROTOCOL = 1002,
+    ST_WS_CLOSE_UNSUPPORTED = 1003,
+    ST_WS_CLOSE_NO_STATUS = 1005, /* reported only: the peer's close frame carried no code */
+    ST_WS_CLOSE_ABNORMAL = 1006,  /* reported only: the connection ended without a close frame */
+    ST_WS_CLOSE_INVALID_DATA = 1007,
+    ST_WS_CLOSE_POLICY = 1008,
+    ST_WS_CLOSE_TOO_BIG = 1009,
+    ST_WS_CLOSE_INTERNAL = 1011
+};
+
+typedef struct {
+    /* A complete message (opcode ST_WS_TEXT or ST_WS_BINARY); data valid during the call. NULL: the
+     * connection reads and discards messages (control frames are still handled). */
+    void (*on_message)(st_http_ws_t *ws, int opcode, const void *data, size_t len, void *arg);
+    /* The connection ended. code: the peer's close code (ST_WS_CLOSE_NO_STATUS when its close frame had
+     * none), or ST_WS_CLOSE_ABNORMAL when it ended without one (peer gone, write timeout, server
+     * shutdown without an answer); reason: the peer's reason (valid during the call). The handle stays
+     * valid until on_close returns; keep a reference (st_http_ws_ref) to use it longer. */
+    void (*on_close)(st_http_ws_t *ws, int code, st_str_t reason, void *arg);
+    /* Runs on the loop after st_http_ws_wake (several wakes may be folded into one call). */
+    void (*on_wake)(st_http_ws_t *ws, void *arg);
+    size_t max_message;       /* largest incoming message; bigger: close 1009 (0 = 1 MiB) */
+    size_t max_queue;         /* data messages waiting to be written (0 = 16) */
+    size_t max_queue_bytes;   /* bytes of those messages (0 = 16 MiB; one message may exceed it) */
+    int64_t ping_interval_ns; /* send a ping this often (0 = never) */
+} st_http_ws_opts_t;
+
+/* True when the request asks for a WebSocket upgrade (a GET with "Upgrade: websocket"). */
+bool st_http_ws_is_upgrade(const st_http_req_t *r);
+/* Upgrades the request: checks the handshake (GET, HTTP/1.1, Connection: upgrade, Upgrade: websocket,
+ * Sec-WebSocket-Version: 13, a Sec-WebSocket-Key of 16 base64-encoded bytes) and answers 101 with
+ * Sec-WebSocket-Accept. On success returns 0 and *out; r must not be used any more. On failure the
+ * request has already been answered the way gorilla/websocket answers it (400, 405 or 426 with
+ * Sec-WebSocket-Version: 13; 503 while shutting down) and an error is returned (-EINVAL, -ENOMEM,
+ * ST_EBADSTATE). Opts and arg are copied/kept; callbacks run on the loop thread. */
+int st_http_ws_accept(st_http_req_t *r, const st_http_ws_opts_t *opts, void *arg, st_http_ws_t **out);
+/* Queues a message (data copied). Returns 0, ST_EFULL (queue at its limit: message not queued),
+ * ST_EBADSTATE (closing or closed), -EINVAL (bad opcode) or -ENOMEM. Loop thread only. */
+int st_http_ws_send(st_http_ws_t *ws, int opcode, const void *data, size_t len);
+/* Same, taking the bytes of data (left empty on success; untouched on failure). */
+int st_http_ws_send_buf(st_http_ws_t *ws, int opcode, st_buf_t *data);
+/* Starts the close handshake with code (1000..4999, not 1004-1006/1015) and reason (at most 123
+ * bytes, cut otherwise; NULL for none). Messages queued before are sent first; later sends fail.
+ * Returns 0, or ST_EBADSTATE when a close was already started. Loop thread only. */
+int st_http_ws_close(st_http_ws_t *ws, int code, const char *reason);
+/* Data messages queued and not yet written. Loop thread only. */
+size_t st_http_ws_queued(const st_http_ws_t *ws);
+/* True once a close was started by either side or the connection ended. Loop thread only. */
+bool st_http_ws_closing(const st_http_ws_t *ws);
+/* Any thread: queues a copy of a message for the loop, which sends it as st_http_ws_send would
+ * (messages that then find the send queue full are dropped and counted). Returns 0, ST_EFULL (more
+ * than max_queue posts are waiting), ST_EBADSTATE (connection closed) or -ENOMEM. */
+int st_http_ws_post(st_http_ws_t *ws, int opcode, const void *data, size_t len);
+/* Any thread: makes the loop call on_wake soon. Returns 0 or ST_EBADSTATE (closed). */
+int st_http_ws_wake(st_http_ws_t *ws);
+/* Loop thread: a reference keeps the handle (and its connection, so also the server's shutdown)
+ * alive after on_close, e.g. while work for it runs on the thread pool. Calls on a closed handle fail
+ * cleanly with ST_EBADSTATE. */
+void st_http_ws_ref(st_http_ws_t *ws);
+void st_http_ws_unref(st_http_ws_t *ws);
+/* Messages dropped by st_http_ws_post because the send queue was full (loop thread). */
+uint64_t st_http_ws_dropped(const st_http_ws_t *ws);
+
 #endif

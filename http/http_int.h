@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 
 #include <http_parser.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct st_http_conn st_http_conn_t;
@@ -97,6 +98,7 @@ struct st_http_conn {
     bool close_after; /* close once the current response is written */
     bool lingering;   /* response sent, write side shut down, discarding input */
     atomic_bool gone; /* the client went away (read by handlers, maybe off-loop) */
+    st_http_ws_t *ws; /* [ext] set once a handler upgraded the connection to WebSocket (owned) */
     /* simulation (test seam) */
     bool peer_eof; /* the client half-closed while its response was being written */
     bool sim;
@@ -149,6 +151,125 @@ void st__http_logfmt_quote(st_buf_t *out, st_str_t s, size_t max);
 
 /* --- connection internals used across files (server.c) --- */
 void st__http_req_free(st__http_req_t *ri);
+
+/* --- connection internals used by websocket.c (server.c) --- */
+void st__http_conn_close(st_http_conn_t *c);
+void st__http_conn_ref(st_http_conn_t *c);
+void st__http_conn_unref(st_http_conn_t *c);
+void st__http_read_start(st_http_conn_t *c);
+/* Answers ri with the 101 head (already serialized in ri->whead by the caller) and switches the
+ * connection to WebSocket mode once it is written (st__ws_begin). Returns 0 or ST_EBADSTATE when the
+ * client is gone (the request is then released). */
+int st__http_upgrade(st__http_req_t *ri);
+
+/* --- WebSocket (websocket.c) --- */
+
+typedef enum {
+    ST__WS_EV_NONE = 0, /* input used up, no complete event */
+    ST__WS_EV_MESSAGE,  /* a complete (reassembled) text or binary message */
+    ST__WS_EV_PING,
+    ST__WS_EV_PONG,
+    ST__WS_EV_CLOSE,
+    ST__WS_EV_ERROR /* protocol violation: code is the close code to send, why its reason */
+} st__ws_ev_type_t;
+
+typedef struct {
+    st__ws_ev_type_t type;
+    int opcode;          /* MESSAGE: ST_WS_TEXT or ST_WS_BINARY */
+    const uint8_t *data; /* MESSAGE/PING/PONG payload, CLOSE reason; valid until the next parse call */
+    size_t len;
+    int code;            /* CLOSE: the peer's code (1005 when none); ERROR: the code to answer with */
+    const char *why;     /* ERROR: static text */
+} st__ws_event_t;
+
+/* An incremental frame parser. Server side (client_frames) every frame must be masked; client side
+ * (used by tests to read what a server wrote) none may be. After an ERROR it stays failed. */
+typedef struct {
+    bool client_frames;
+    size_t max_message;
+    uint8_t hdr[14];
+    size_t hlen;
+    bool in_payload;
+    int opcode;
+    bool fin, masked;
+    uint8_t mask[4];
+    uint64_t plen, pgot;
+    int msg_opcode; /* opcode of the message being assembled (0: none) */
+    bool msg_done;  /* msg holds a delivered message: reset at the next call */
+    st_buf_t msg;
+    uint8_t ctl[125];
+    bool failed;
+    int fail_code;
+    const char *fail_why;
+} st__ws_parser_t;
+
+void st__ws_parser_init(st__ws_parser_t *p, bool client_frames, size_t max_message);
+void st__ws_parser_dispose(st__ws_parser_t *p);
+/* Consumes input up to and including the next complete event (or all of it). Returns the bytes
+ * consumed; *ev says what completed. Call again with the rest. */
+size_t st__ws_parse(st__ws_parser_t *p, const void *data, size_t len, st__ws_event_t *ev);
+/* Writes a frame header (FIN set; masked with mask when not NULL) into out (14 bytes); returns its
+ * length. */
+size_t st__ws_frame_header(uint8_t *out, int opcode, uint64_t len, const uint8_t *mask);
+/* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 characters + NUL. */
+int st__ws_accept_key(st_str_t key, char out[29]);
+/* True if key is the base64 encoding of 16 bytes. */
+bool st__ws_key_valid(st_str_t key);
+
+typedef struct st__ws_frame {
+    struct st__ws_frame *next;
+    uint8_t hdr[14];
+    uint8_t hlen;
+    bool data;     /* a data message: counts against the queue limits */
+    bool is_close; /* the close frame */
+    int opcode;
+    char *payload; /* owned */
+    size_t len;
+} st__ws_frame_t;
+
+struct st_http_ws {
+    st_http_conn_t *conn; /* the owner; the handle is freed with the connection */
+    st_http_ws_opts_t o;
+    void *arg;
+    /* shared with other threads (post/wake), under mu */
+    pthread_mutex_t mu;
+    bool x_closed;
+    st__ws_frame_t *inbox, *inbox_tail;
+    size_t ninbox;
+    bool x_wake;
+    uv_async_t async;
+    bool has_async;
+    /* loop thread */
+    st__ws_parser_t parser;
+    st__ws_frame_t *q, *q_tail; /* waiting to be written */
+    st__ws_frame_t *inflight;   /* being written */
+    size_t ndata;               /* data messages queued or being written */
+    size_t data_bytes;
+    uv_write_t wr;
+    uv_buf_t *bufs;
+    size_t capbufs;
+    bool writing;
+    int64_t write_start_ns;
+    bool started;       /* the 101 is written: frames flow */
+    bool close_sent;    /* a close frame is queued (no more data) */
+    bool close_written; /* ... and written */
+    bool close_received;
+    bool fatal; /* protocol error: close once our close frame is out */
+    bool ended; /* the connection closed (on_close pending or done) */
+    bool ping_queued;
+    int peer_code;
+    st_buf_t peer_reason;
+    int64_t close_deadline_ns;
+    int64_t next_ping_ns;
+    uint64_t dropped;
+};
+
+/* Hooks called by server.c. */
+void st__ws_begin(st_http_conn_t *c);                               /* the 101 was written */
+void st__ws_input(st_http_conn_t *c, const char *data, size_t len); /* bytes read in WebSocket mode */
+void st__ws_conn_closing(st_http_conn_t *c);                        /* conn_close on a WebSocket */
+void st__ws_conn_free(st_http_conn_t *c);                           /* the connection is freed */
+void st__ws_shutdown(st_http_conn_t *c);                            /* the server shuts down */
 
 /* --- test seam: simulated server and connections (no loop, no sockets) --- */
 /* A server that never listens: routes can be registered and simulated connections opened. Destroy

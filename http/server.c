@@ -171,6 +171,7 @@ static void conn_free(st_http_conn_t *c)
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
     st_gauge_add(s->m_conns, -1);
+    if (c->ws) st__ws_conn_free(c);
     st__http_req_free(c->cur);
     st__http_req_free(c->ready);
     st_buf_free(&c->pending);
@@ -257,6 +258,8 @@ static void write_done(st__http_req_t *ri, int status)
     if (!c->closing) {
         if (status < 0) {
             conn_close(c);
+        } else if (c->ws) {
+            st__ws_begin(c); /* the 101 is out: WebSocket frames from now on */
         } else if (c->close_after) {
             begin_linger(c);
         } else {
@@ -708,6 +711,10 @@ static void conn_process(st_http_conn_t *c)
 static void conn_input(st_http_conn_t *c, const char *data, size_t len)
 {
     if (c->lingering || c->closing) return; /* draining before close */
+    if (c->ws && c->active == NULL) {
+        st__ws_input(c, data, len);
+        return;
+    }
     if (c->active || c->close_after || pending_left(c) > 0) {
         /* Busy with a request (or behind queued input): keep the bytes for later, in order. */
         if (pending_append(c, data, len) < 0) {
@@ -743,6 +750,7 @@ static void conn_close(st_http_conn_t *c)
     c->closing = true;
     atomic_store(&c->gone, true);
     c->reading = false;
+    if (c->ws) st__ws_conn_closing(c);
     if (c->sim) return;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_close);
@@ -860,6 +868,29 @@ static void on_connection(uv_stream_t *l, int status)
     format_peer(c);
     timer_set(c, T_FIRST);
     read_start(c);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* [ext] internals for websocket.c */
+
+void st__http_conn_close(st_http_conn_t *c) { conn_close(c); }
+void st__http_conn_ref(st_http_conn_t *c) { c->refs++; }
+void st__http_conn_unref(st_http_conn_t *c) { conn_unref(c); }
+void st__http_read_start(st_http_conn_t *c) { read_start(c); }
+
+int st__http_upgrade(st__http_req_t *ri)
+{
+    st_http_conn_t *c = ri->conn;
+    ST_ASSERT(ri->started && !ri->responded);
+    ri->responded = true;
+    finish_request(ri, 101);
+    if (c->closing || atomic_load(&c->gone)) {
+        release_req(ri);
+        return ST_EBADSTATE;
+    }
+    c->close_after = false;
+    start_write(c, ri);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -1007,6 +1038,10 @@ void st_http_server_shutdown(st_http_server_t *s, void (*cb)(void *arg), void *a
     for (st_http_conn_t *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing || c->lingering) continue;
+        if (c->ws) {
+            st__ws_shutdown(c); /* close handshake (1001), bounded by its own timeout */
+            continue;
+        }
         if (c->active)
             c->close_after = true; /* after the current answer */
         else if (c->cur == NULL)

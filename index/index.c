@@ -22,7 +22,7 @@
 
 struct st_index {
     MDB_env *env;
-    MDB_dbi meta, streams, postings, daystreams, chunks, longstr;
+    MDB_dbi meta, streams, postings, daystreams, chunks, longstr, state;
 };
 
 struct st_index_read {
@@ -75,7 +75,8 @@ int st_index_open(const char *dir, size_t map_size, st_index_t **out)
         (rc = mdb_dbi_open(txn, "postings", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->postings)) != 0 ||
         (rc = mdb_dbi_open(txn, "daystreams", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->daystreams)) != 0 ||
         (rc = mdb_dbi_open(txn, "chunks", MDB_CREATE, &ix->chunks)) != 0 ||
-        (rc = mdb_dbi_open(txn, "longstr", MDB_CREATE, &ix->longstr)) != 0) {
+        (rc = mdb_dbi_open(txn, "longstr", MDB_CREATE, &ix->longstr)) != 0 ||
+        (rc = mdb_dbi_open(txn, "state", MDB_CREATE, &ix->state)) != 0) {
         mdb_txn_abort(txn);
         goto fail;
     }
@@ -622,4 +623,188 @@ int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_
         ST_TRY(lmdb_err(mdb_put(w->txn, w->ix->chunks, &ck, &cv, 0)));
     }
     return 0;
+}
+
+/* ---- whole-index access ---------------------------------------------------------------------- */
+
+int st_index_scan_chunks(st_index_read_t *r, int (*cb)(void *, const char *, int64_t, const st_chunk_ref_t *), void *arg)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, r->ix->chunks, &cur);
+    if (rc != 0) return lmdb_err(rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        const char *kp = k.mv_data;
+        const char *nul = memchr(kp, '\0', k.mv_size);
+        if (nul == NULL || k.mv_size != (size_t)(nul - kp) + 1 + 4 + 24) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        int64_t day = (int64_t)st_get_u32be((const uint8_t *)nul + 1) - 0x80000000LL;
+        st_chunk_ref_t ref;
+        if ((rc = st_chunk_ref_decode(st_str(v.mv_data, v.mv_size), &ref)) < 0) break;
+        int crc = cb(arg, kp, day, &ref);
+        if (crc != 0) {
+            rc = crc < 0 ? crc : MDB_NOTFOUND;
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND || rc == 0) return 0;
+    return rc < 0 ? rc : lmdb_err(rc);
+}
+
+static int chunk_key(st_buf_t *k, const char *tenant, int64_t day, const st_chunk_ref_t *ref)
+{
+    ST_TRY(key_tenant(k, tenant));
+    ST_TRY(key_u32be(k, day_key(day)));
+    ST_TRY(key_u64be(k, ref->stream_id));
+    ST_TRY(key_u64be(k, (uint64_t)ref->min_ts ^ 0x8000000000000000ULL));
+    return key_u64be(k, ref->chunk_id);
+}
+
+int st_index_update_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref)
+{
+    for (int64_t d = st_day_of(ref->min_ts); d <= st_day_of(ref->max_ts); d++) {
+        ST_TRY(chunk_key(&w->kbuf, tenant, d, ref));
+        st_buf_reset(&w->vbuf);
+        ST_TRY(st_chunk_ref_encode(ref, &w->vbuf));
+        MDB_val k = {w->kbuf.len, w->kbuf.data}, v = {w->vbuf.len, w->vbuf.data};
+        ST_TRY(lmdb_err(mdb_put(w->txn, w->ix->chunks, &k, &v, 0)));
+    }
+    return 0;
+}
+
+/* Removes the chunk's reference in day d; a stream left without chunks that day leaves its postings. */
+static int delete_chunk_day(st_index_write_t *w, const char *tenant, int64_t d, const st_chunk_ref_t *ref)
+{
+    ST_TRY(chunk_key(&w->kbuf, tenant, d, ref));
+    MDB_val k = {w->kbuf.len, w->kbuf.data};
+    int rc = mdb_del(w->txn, w->ix->chunks, &k, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_err(rc);
+    /* any chunk of this stream left in the day? */
+    st_buf_t prefix = ST_BUF_INIT;
+    rc = key_tenant(&prefix, tenant);
+    if (rc == 0) rc = key_u32be(&prefix, day_key(d));
+    if (rc == 0) rc = key_u64be(&prefix, ref->stream_id);
+    bool left = false;
+    if (rc == 0) {
+        MDB_cursor *cur;
+        if ((rc = lmdb_err(mdb_cursor_open(w->txn, w->ix->chunks, &cur))) == 0) {
+            MDB_val ck = {prefix.len, prefix.data}, cv;
+            if (mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE) == 0 && ck.mv_size >= prefix.len &&
+                memcmp(ck.mv_data, prefix.data, prefix.len) == 0)
+                left = true;
+            mdb_cursor_close(cur);
+        }
+    }
+    st_buf_free(&prefix);
+    if (rc < 0) return rc;
+    if (left) return 0;
+    /* drop the stream from the day's list and postings */
+    uint8_t sid[8];
+    st_put_u64be(sid, ref->stream_id);
+    ST_TRY(key_tenant(&w->kbuf, tenant));
+    ST_TRY(key_u32be(&w->kbuf, day_key(d)));
+    MDB_val dk = {w->kbuf.len, w->kbuf.data}, dv = {8, sid};
+    rc = mdb_del(w->txn, w->ix->daystreams, &dk, &dv);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_err(rc);
+    MDB_val sk, sv;
+    st_buf_t skey = ST_BUF_INIT;
+    ST_TRY(key_tenant(&skey, tenant));
+    ST_TRY(key_u64be(&skey, ref->stream_id));
+    sk.mv_size = skey.len;
+    sk.mv_data = skey.data;
+    rc = mdb_get(w->txn, w->ix->streams, &sk, &sv);
+    if (rc == 0 && sv.mv_size >= 8) {
+        st_labels_t l;
+        char err[256];
+        if (st_labels_parse(st_str((const char *)sv.mv_data + 8, sv.mv_size - 8), &l, err) == 0) {
+            for (size_t i = 0; i < l.n && rc == 0; i++) {
+                uint64_t hn, hv;
+                rc = key_tenant(&w->kbuf, tenant);
+                if (rc == 0) rc = key_u32be(&w->kbuf, day_key(d));
+                if (rc == 0) rc = key_str(&w->kbuf, l.v[i].name, NAME_KEY_MAX, &hn);
+                if (rc == 0) rc = st_buf_putc(&w->kbuf, '\0');
+                if (rc == 0) rc = key_str(&w->kbuf, l.v[i].value, VALUE_KEY_MAX, &hv);
+                if (rc == 0) {
+                    MDB_val pk = {w->kbuf.len, w->kbuf.data}, pv = {8, sid};
+                    int drc = mdb_del(w->txn, w->ix->postings, &pk, &pv);
+                    if (drc != 0 && drc != MDB_NOTFOUND) rc = lmdb_err(drc);
+                }
+            }
+            st_labels_free(&l);
+        }
+    }
+    st_buf_free(&skey);
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc < 0 ? rc : lmdb_err(rc);
+    return 0;
+}
+
+int st_index_delete_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref)
+{
+    for (int64_t d = st_day_of(ref->min_ts); d <= st_day_of(ref->max_ts); d++) ST_TRY(delete_chunk_day(w, tenant, d, ref));
+    return 0;
+}
+
+int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old, const st_chunk_ref_t *nw)
+{
+    if (old->chunk_id != nw->chunk_id || old->stream_id != nw->stream_id) return -EINVAL;
+    /* the new references first, so a day that keeps the chunk keeps the stream's postings */
+    ST_TRY(st_index_update_chunk(w, tenant, nw));
+    if (old->min_ts == nw->min_ts) {
+        /* same keys in the days both cover: already overwritten; only days the new one left go */
+        for (int64_t d = st_day_of(nw->max_ts) + 1; d <= st_day_of(old->max_ts); d++) ST_TRY(delete_chunk_day(w, tenant, d, old));
+        return 0;
+    }
+    return st_index_delete_chunk(w, tenant, old);
+}
+
+int st_index_state_put(st_index_write_t *w, st_str_t key, st_str_t value)
+{
+    if (key.n == 0 || key.n > 400) return -EINVAL;
+    MDB_val k = {key.n, (void *)(uintptr_t)key.p}, v = {value.n, (void *)(uintptr_t)value.p};
+    return lmdb_err(mdb_put(w->txn, w->ix->state, &k, &v, 0));
+}
+
+int st_index_state_del(st_index_write_t *w, st_str_t key)
+{
+    MDB_val k = {key.n, (void *)(uintptr_t)key.p};
+    int rc = mdb_del(w->txn, w->ix->state, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+static int state_get(MDB_txn *txn, MDB_dbi dbi, st_str_t key, st_str_t *value)
+{
+    MDB_val k = {key.n, (void *)(uintptr_t)key.p}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc != 0) return lmdb_err(rc);
+    *value = st_str(v.mv_data, v.mv_size);
+    return 0;
+}
+
+int st_index_state_get(st_index_read_t *r, st_str_t key, st_str_t *value) { return state_get(r->txn, r->ix->state, key, value); }
+int st_index_state_get_w(st_index_write_t *w, st_str_t key, st_str_t *value) { return state_get(w->txn, w->ix->state, key, value); }
+
+int st_index_state_scan(st_index_read_t *r, st_str_t prefix, int (*cb)(void *, st_str_t, st_str_t), void *arg)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, r->ix->state, &cur);
+    if (rc != 0) return lmdb_err(rc);
+    MDB_val k = {prefix.n, (void *)(uintptr_t)prefix.p}, v;
+    rc = prefix.n ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size < prefix.n || memcmp(k.mv_data, prefix.p, prefix.n) != 0) break;
+        int crc = cb(arg, st_str(k.mv_data, k.mv_size), st_str(v.mv_data, v.mv_size));
+        if (crc != 0) {
+            rc = crc < 0 ? crc : 0;
+            mdb_cursor_close(cur);
+            return rc;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_err(rc);
 }

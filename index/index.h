@@ -80,6 +80,31 @@ int st_index_set_meta(st_index_write_t *w, const char *key, uint64_t v);
 int st_index_write_commit(st_index_write_t *w);
 void st_index_write_abort(st_index_write_t *w); /* NULL-safe */
 
+/* ---- whole-index access for the lifecycle worker and reports ---------------------------------- */
+
+/* Calls cb for every chunk reference of every tenant and day (a chunk spanning midnight appears once
+ * per day). tenant is NUL-terminated and valid during the call. cb returns 0 to go on, >0 to stop. */
+int st_index_scan_chunks(st_index_read_t *r, int (*cb)(void *arg, const char *tenant, int64_t day,
+                                                        const st_chunk_ref_t *ref),
+                         void *arg);
+/* Rewrites a chunk's reference in every day it spans (location, storage class, sizes). */
+int st_index_update_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref);
+/* Removes a chunk's references; a stream left without chunks in a day leaves that day's postings. */
+int st_index_delete_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref);
+/* Replaces a chunk by a rewritten version of itself (same chunk and stream id; a time range inside
+ * the old one, e.g. after a delete request removed entries). Returns 0, -EINVAL or an error. */
+int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old, const st_chunk_ref_t *nw);
+
+/* A small key/value table for lifecycle and compliance state (intents, packs, restores, deletes).
+ * Keys are strings; values are opaque bytes. Views are valid until the transaction ends. */
+int st_index_state_put(st_index_write_t *w, st_str_t key, st_str_t value);
+int st_index_state_del(st_index_write_t *w, st_str_t key);
+int st_index_state_get(st_index_read_t *r, st_str_t key, st_str_t *value); /* ST_ENOTFOUND */
+int st_index_state_get_w(st_index_write_t *w, st_str_t key, st_str_t *value);
+/* Calls cb for each key starting with prefix, in key order. cb returns 0 to go on, >0 to stop. */
+int st_index_state_scan(st_index_read_t *r, st_str_t prefix, int (*cb)(void *arg, st_str_t key, st_str_t value),
+                        void *arg);
+
 /* Encodes/decodes a chunk reference value (exposed for tests and tools). */
 int st_chunk_ref_encode(const st_chunk_ref_t *ref, st_buf_t *out);
 int st_chunk_ref_decode(st_str_t v, st_chunk_ref_t *out);

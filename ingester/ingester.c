@@ -162,8 +162,23 @@ typedef struct stream {
     int64_t last_ts;
     uint64_t last_hash;
     bool has_last;
+    uint64_t recent[4];  /* hashes of the last records applied: an exact retry of one is dropped */
+    unsigned nrecent;
+    double tokens;       /* per-stream rate bucket (bytes) */
+    int64_t tokens_ns;
+    struct tenant *tenant_st;
     struct stream *next; /* hash chain */
 } stream_t;
+
+/* Per-tenant accounting, under ing->mu. */
+typedef struct tenant {
+    char *id;
+    size_t streams;      /* in memory */
+    uint64_t head_bytes;
+    double tokens;       /* tenant rate bucket (bytes) */
+    int64_t tokens_ns;
+    struct tenant *next;
+} tenant_t;
 
 struct st_ingester {
     st_ingester_opts_t o;
@@ -171,6 +186,7 @@ struct st_ingester {
     pthread_mutex_t mu;
     stream_t **tab;
     size_t tabcap, nstreams;
+    tenant_t *tenants;
     st_wal_t *wal;
     _Atomic bool replaying;
     _Atomic uint64_t head_bytes;
@@ -189,7 +205,13 @@ struct st_ingester {
     uint64_t nopen;
     /* metrics */
     st_metric_t *m_entries, *m_bytes, *m_dups, *m_chunks, *m_chunk_bytes, *m_chunk_raw, *m_flush_fail,
-        *m_streams_created, *m_flush_lat;
+        *m_streams_created, *m_flush_lat, *m_dup_records, *m_rejected[4];
+    /* live tail subscribers (see "tail subscribers" below) */
+    pthread_mutex_t tail_mu;
+    struct st_tail_sub *tail_subs; /* under tail_mu */
+    _Atomic int tail_n;            /* subscriptions: the WAL thread skips all work at 0 */
+    st_entry_t *tail_scratch;      /* WAL thread only */
+    size_t tail_cap;
 };
 
 /* ---- stream table (chained hash on the stream id) ------------------------------------------------ */
@@ -227,6 +249,42 @@ static int table_put(st_ingester_t *ing, stream_t *s)
     return 0;
 }
 
+/* The tenant's accounting record, created on first use. Under mu. */
+static tenant_t *tenant_get(st_ingester_t *ing, const char *id, size_t n)
+{
+    for (tenant_t *t = ing->tenants; t; t = t->next)
+        if (strlen(t->id) == n && memcmp(t->id, id, n) == 0) return t;
+    tenant_t *t = calloc(1, sizeof *t);
+    if (t == NULL) return NULL;
+    t->id = st_str_dup(st_str(id, n));
+    if (t->id == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->tokens = -1; /* full on first use */
+    t->next = ing->tenants;
+    ing->tenants = t;
+    return t;
+}
+
+/* Token bucket: refills at rate up to burst, then takes n if available. */
+static bool bucket_take(double *tokens, int64_t *last_ns, double rate, double burst, double n, int64_t now)
+{
+    if (*tokens < 0) {
+        *tokens = burst;
+        *last_ns = now;
+    }
+    double t = *tokens + rate * (double)(now - *last_ns) / 1e9;
+    if (t > burst) t = burst;
+    *last_ns = now;
+    if (n > t) {
+        *tokens = t;
+        return false;
+    }
+    *tokens = t - n;
+    return true;
+}
+
 static void ochunk_free(ochunk_t *c)
 {
     if (c == NULL) return;
@@ -241,6 +299,7 @@ static void ochunk_free(ochunk_t *c)
 static void stream_free(stream_t *s)
 {
     if (s == NULL) return;
+    if (s->tenant_st) s->tenant_st->streams--;
     head_unref(s->head);
     ochunk_free(s->open);
     for (size_t i = 0; i < s->nfin; i++) ochunk_free(s->fin[i]);
@@ -258,7 +317,9 @@ typedef struct {
     st_buf_t rec;
     uint64_t id;
     uint32_t n;
+    uint64_t bytes;  /* line + metadata bytes of its entries */
     size_t count_off;
+    bool rejected;   /* refused by admission: not submitted */
 } push_stream_t;
 
 struct st_push {
@@ -271,7 +332,16 @@ struct st_push {
     st_wal_ticket_t ticket;
     void *owner;
     int status;
+    int limit_status;     /* 0, 429 or 503 */
+    st_push_errors_t limit_errs;
+    struct push_waiter *waiter; /* st_ingester_push_wait: signalled instead of on_complete */
 };
+
+typedef struct push_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} push_waiter_t;
 
 int st_push_new(const char *tenant, st_push_t **out)
 {
@@ -297,7 +367,14 @@ void st_push_free(st_push_t *p)
     free(p->s);
     free(p->tab);
     free(p->tenant);
+    st_push_errors_free(&p->limit_errs);
     free(p);
+}
+
+int st_push_limit_status(const st_push_t *p, const char **msg)
+{
+    if (msg) *msg = p->limit_status ? st_buf_cstr((st_buf_t *)(uintptr_t)&p->limit_errs.text) : NULL;
+    return p->limit_status;
 }
 
 static uint64_t stream_id_of(const char *tenant, st_str_t canon)
@@ -389,6 +466,7 @@ int st_push_entry(st_push_t *p, size_t idx, int64_t ts, st_str_t line, st_str_t 
     st_buf_put_lstr(r, line.p, line.n);
     st_buf_put_lstr(r, md.p, md.n);
     s->n++;
+    s->bytes += line.n + md.n;
     p->entries++;
     p->bytes += line.n + md.n;
     return 0;
@@ -403,13 +481,168 @@ void st_push_set_owner(st_push_t *p, void *owner) { p->owner = owner; }
 void *st_push_owner(const st_push_t *p) { return p->owner; }
 int st_push_status(const st_push_t *p) { return p->status; }
 
+/* "pod (4211), instance (12)": the tenant's label names with the most distinct values among its
+ * in-memory streams, to say which label blows up the stream count. Under mu. */
+static void top_cardinality(st_ingester_t *ing, const tenant_t *t, const st_push_t *p, size_t upto, char *out,
+                            size_t outsz)
+{
+    typedef struct {
+        st_str_t name;
+        st_u64vec_t values;
+    } card_t;
+    card_t cards[64];
+    size_t nc = 0;
+    /* the tenant's streams in memory plus those this push creates before index upto */
+    st_labels_t *extra = calloc(upto ? upto : 1, sizeof *extra);
+    size_t nextra = 0;
+    for (size_t i = 0; extra && i < upto; i++) {
+        char err[256];
+        if (!p->s[i].rejected && p->s[i].n && table_get(ing, p->s[i].id) == NULL &&
+            st_labels_parse(st_str(p->s[i].canon.data, p->s[i].canon.len), &extra[nextra], err) == 0)
+            nextra++;
+    }
+    stream_t *s = NULL;
+    size_t b = 0, x = 0;
+    for (;;) {
+        const st_labels_t *l;
+        if (b < ing->tabcap) {
+            s = s ? s->next : ing->tab[b];
+            if (s == NULL) {
+                b++;
+                continue;
+            }
+            if (s->tenant_st != t) continue;
+            l = &s->labels;
+        } else if (x < nextra) {
+            l = &extra[x++];
+        } else {
+            break;
+        }
+        for (size_t i = 0; i < l->n; i++) {
+            size_t k = 0;
+            while (k < nc && !st_str_eq(cards[k].name, l->v[i].name)) k++;
+            if (k == nc) {
+                if (nc == 64) continue;
+                cards[nc].name = l->v[i].name;
+                cards[nc].values = ST_U64VEC_INIT;
+                nc++;
+            }
+            st_u64vec_push(&cards[k].values, st_hash64(l->v[i].value.p, l->v[i].value.n));
+        }
+    }
+    size_t best[2] = {SIZE_MAX, SIZE_MAX};
+    for (size_t k = 0; k < nc; k++) {
+        st_u64vec_sort_unique(&cards[k].values);
+        if (best[0] == SIZE_MAX || cards[k].values.n > cards[best[0]].values.n) {
+            best[1] = best[0];
+            best[0] = k;
+        } else if (best[1] == SIZE_MAX || cards[k].values.n > cards[best[1]].values.n) {
+            best[1] = k;
+        }
+    }
+    int n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 2 && best[i] != SIZE_MAX; i++)
+        n += snprintf(out + n, outsz - (size_t)n, "%s%.*s (%zu)", i ? ", " : "", (int)cards[best[i]].name.n,
+                      cards[best[i]].name.p, cards[best[i]].values.n);
+    for (size_t k = 0; k < nc; k++) st_u64vec_free(&cards[k].values);
+    for (size_t i = 0; i < nextra; i++) st_labels_free(&extra[i]);
+    free(extra);
+}
+
+/* Applies the admission limits (see st_ingester_push). Returns 0 or ST_ELIMIT. */
+static int admit(st_ingester_t *ing, st_push_t *p)
+{
+    const st_ingest_limits_t *lim = &ing->o.limits;
+    char msg[1024];
+    int64_t now = st_mono_ns();
+    int rc = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < p->n; i++) bytes += p->s[i].bytes;
+    if (lim->memory_budget && atomic_load(&ing->head_bytes) + bytes > lim->memory_budget) {
+        snprintf(msg, sizeof msg, "ingester memory budget exceeded (%llu of %zu bytes of unflushed data); retry later",
+                 (unsigned long long)atomic_load(&ing->head_bytes), lim->memory_budget);
+        st_push_errors_add(&p->limit_errs, msg);
+        p->limit_status = 503;
+        st_counter_inc(ing->m_rejected[3]);
+        rc = ST_ELIMIT;
+        goto out;
+    }
+    pthread_mutex_lock(&ing->mu);
+    tenant_t *t = tenant_get(ing, p->tenant, strlen(p->tenant));
+    if (t == NULL) {
+        pthread_mutex_unlock(&ing->mu);
+        return -ENOMEM;
+    }
+    if (lim->tenant_memory_budget && t->head_bytes + bytes > lim->tenant_memory_budget) {
+        snprintf(msg, sizeof msg, "memory budget of tenant %s exceeded (%llu of %zu bytes of unflushed data); retry later",
+                 p->tenant, (unsigned long long)t->head_bytes, lim->tenant_memory_budget);
+        st_push_errors_add(&p->limit_errs, msg);
+        p->limit_status = 429;
+        st_counter_inc(ing->m_rejected[3]);
+        rc = ST_ELIMIT;
+    } else if (lim->tenant_rate > 0 &&
+               !bucket_take(&t->tokens, &t->tokens_ns, lim->tenant_rate, lim->tenant_burst, (double)bytes, now)) {
+        snprintf(msg, sizeof msg,
+                 "ingestion rate limit exceeded for user %s (limit: %lld bytes/sec) while attempting to ingest '%llu' lines "
+                 "totaling '%llu' bytes, reduce log volume or contact your Loki administrator to see if the limit can be "
+                 "increased",
+                 p->tenant, (long long)lim->tenant_rate, (unsigned long long)p->entries, (unsigned long long)bytes);
+        st_push_errors_add(&p->limit_errs, msg);
+        p->limit_status = 429;
+        st_counter_inc(ing->m_rejected[0]);
+        rc = ST_ELIMIT;
+    }
+    size_t new_streams = 0;
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        push_stream_t *ps = &p->s[i];
+        if (ps->n == 0) continue;
+        stream_t *s = table_get(ing, ps->id);
+        if (s == NULL) {
+            if (lim->max_streams > 0 && t->streams + new_streams >= (size_t)lim->max_streams) {
+                char top[256];
+                top_cardinality(ing, t, p, i, top, sizeof top);
+                snprintf(msg, sizeof msg,
+                         "maximum active stream limit exceeded when trying to create stream %.*s, reduce the number of "
+                         "active streams (reduce labels or reduce label values), or contact your Loki administrator to "
+                         "see if the limit can be increased, user: '%s' (labels with the most values among the %zu "
+                         "active streams: %s)",
+                         (int)ps->canon.len, ps->canon.data, p->tenant, t->streams + new_streams, top);
+                st_push_errors_add(&p->limit_errs, msg);
+                ps->rejected = true;
+                p->limit_status = 429;
+                st_counter_inc(ing->m_rejected[2]);
+                continue;
+            }
+            new_streams++;
+        } else if (lim->stream_rate > 0 &&
+                   !bucket_take(&s->tokens, &s->tokens_ns, lim->stream_rate, lim->stream_burst, (double)ps->bytes, now)) {
+            snprintf(msg, sizeof msg,
+                     "Per stream rate limit exceeded (limit: %lld bytes/sec) while attempting to ingest for stream '%.*s' "
+                     "totaling %llu bytes, consider splitting a stream via additional labels or contact your Loki "
+                     "administrator to see if the limit can be increased",
+                     (long long)lim->stream_rate, (int)ps->canon.len, ps->canon.data, (unsigned long long)ps->bytes);
+            st_push_errors_add(&p->limit_errs, msg);
+            ps->rejected = true;
+            p->limit_status = 429;
+            st_counter_inc(ing->m_rejected[1]);
+        }
+    }
+    pthread_mutex_unlock(&ing->mu);
+out:
+    if (p->limit_status) st_push_errors_finish(&p->limit_errs);
+    return rc;
+}
+
 int st_ingester_push(st_ingester_t *ing, st_push_t *p)
 {
+    int arc = admit(ing, p);
+    if (arc < 0) return arc;
     st_buf_t *recs = malloc((p->n ? p->n : 1) * sizeof *recs);
     if (recs == NULL) return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) {
-        if (p->s[i].n == 0) continue;
+        if (p->s[i].n == 0 || p->s[i].rejected) continue;
         st_put_u32le((uint8_t *)p->s[i].rec.data + p->s[i].count_off, p->s[i].n);
         recs[n++] = p->s[i].rec;
     }
@@ -421,14 +654,36 @@ int st_ingester_push(st_ingester_t *ing, st_push_t *p)
     /* Hand the record bytes over before submitting: once submitted, the WAL thread may complete the
      * push (and its owner free it) before st_wal_submit even returns, so p is not touched after. */
     for (size_t i = 0; i < p->n; i++)
-        if (p->s[i].n) p->s[i].rec = ST_BUF_INIT;
+        if (p->s[i].n && !p->s[i].rejected) p->s[i].rec = ST_BUF_INIT;
     int rc = st_wal_submit(ing->wal, recs, n, &p->ticket);
     if (rc < 0) {
         size_t k = 0; /* not submitted: give the bytes back */
         for (size_t i = 0; i < p->n; i++)
-            if (p->s[i].n) p->s[i].rec = recs[k++];
+            if (p->s[i].n && !p->s[i].rejected) p->s[i].rec = recs[k++];
     }
     free(recs);
+    return rc;
+}
+
+int st_ingester_push_wait(st_ingester_t *ing, st_push_t *p)
+{
+    push_waiter_t w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    p->waiter = &w;
+    int rc = st_ingester_push(ing, p);
+    if (rc == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = p->status;
+    } else if (rc == 1) {
+        rc = 0;
+    }
+    p->waiter = NULL;
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (rc == 0 && p->limit_status) rc = ST_ELIMIT;
     return rc;
 }
 
@@ -455,10 +710,13 @@ static stream_t *stream_create(st_ingester_t *ing, uint64_t id, st_str_t tenant,
         if (st_index_stream(r, s->tenant, id, &lt, &seq) == 0) s->flushed_seq = seq;
         st_index_read_end(r);
     }
-    if (table_put(ing, s) < 0) {
+    s->tokens = -1;
+    if ((s->tenant_st = tenant_get(ing, tenant.p, tenant.n)) == NULL || table_put(ing, s) < 0) {
+        s->tenant_st = NULL;
         stream_free(s);
         return NULL;
     }
+    s->tenant_st->streams++;
     st_counter_inc(ing->m_streams_created);
     return s;
 }
@@ -529,6 +787,19 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
         pthread_mutex_unlock(&ing->mu);
         return; /* replay: already in an indexed chunk */
     }
+    /* A client that retries a request after a partial rejection (429) sends the same entries again:
+     * a record identical to a recent one of this stream is dropped as a whole. */
+    uint64_t rh = st_hash64(r.p, st_reader_left(&r)) ^ (uint64_t)count * 0x9E3779B97F4A7C15ULL;
+    for (unsigned k = 0; k < s->nrecent && k < 4; k++) {
+        if (s->recent[k] == rh) {
+            s->last_seq = seq;
+            pthread_mutex_unlock(&ing->mu);
+            st_counter_inc(ing->m_dup_records);
+            st_counter_add(ing->m_dups, count);
+            return;
+        }
+    }
+    s->recent[s->nrecent++ % 4] = rh;
     int64_t now = st_mono_ns();
     uint64_t added = 0, dups = 0, bytes = 0;
     bool wake = false;
@@ -559,6 +830,7 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
         s->last_write_mono = now;
     }
     s->last_seq = seq;
+    s->tenant_st->head_bytes += bytes;
     pthread_mutex_unlock(&ing->mu);
     atomic_fetch_add(&ing->head_bytes, bytes);
     st_counter_add(ing->m_entries, added);
@@ -567,10 +839,92 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
     if (wake) flusher_wake(ing);
 }
 
+/* ---- tail subscribers (live tail: st_ingester_tail_subscribe) ----------------------------------- */
+
+struct st_tail_sub {
+    char *tenant;
+    st_tail_fn fn;
+    void *arg;
+    struct st_tail_sub *next;
+};
+
+int st_ingester_tail_subscribe(st_ingester_t *ing, const char *tenant, st_tail_fn fn, void *arg,
+                               st_tail_sub_t **out)
+{
+    st_tail_sub_t *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->tenant = strdup(tenant)) == NULL) {
+        free(s);
+        return -ENOMEM;
+    }
+    s->fn = fn;
+    s->arg = arg;
+    pthread_mutex_lock(&ing->tail_mu);
+    s->next = ing->tail_subs;
+    ing->tail_subs = s;
+    atomic_fetch_add(&ing->tail_n, 1);
+    pthread_mutex_unlock(&ing->tail_mu);
+    *out = s;
+    return 0;
+}
+
+void st_ingester_tail_unsubscribe(st_ingester_t *ing, st_tail_sub_t *sub)
+{
+    if (sub == NULL) return;
+    pthread_mutex_lock(&ing->tail_mu); /* waits for a callback in progress */
+    for (st_tail_sub_t **pp = &ing->tail_subs; *pp; pp = &(*pp)->next) {
+        if (*pp == sub) {
+            *pp = sub->next;
+            atomic_fetch_sub(&ing->tail_n, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ing->tail_mu);
+    free(sub->tenant);
+    free(sub);
+}
+
+/* Hands an applied WAL record to the subscribers of its tenant (WAL thread). */
+static void tail_publish(st_ingester_t *ing, const uint8_t *payload, size_t n)
+{
+    st_reader_t r = st_reader(payload, n);
+    if (st_read_u8(&r) != REC_ENTRIES) return;
+    st_read_u64le(&r);
+    st_str_t tenant = st_read_lstr(&r), canon = st_read_lstr(&r);
+    uint64_t id = st_read_u64le(&r);
+    uint32_t count = st_read_u32le(&r);
+    if (r.err || count == 0) return;
+    pthread_mutex_lock(&ing->tail_mu);
+    bool any = false;
+    for (st_tail_sub_t *s = ing->tail_subs; s && !any; s = s->next)
+        any = strlen(s->tenant) == tenant.n && memcmp(s->tenant, tenant.p, tenant.n) == 0;
+    if (any && count > ing->tail_cap) {
+        st_entry_t *e = realloc(ing->tail_scratch, count * sizeof *e);
+        if (e == NULL) any = false;
+        else {
+            ing->tail_scratch = e;
+            ing->tail_cap = count;
+        }
+    }
+    size_t ne = 0;
+    for (uint32_t i = 0; any && i < count; i++) {
+        st_entry_t *e = &ing->tail_scratch[ne];
+        e->ts = st_unzigzag(st_read_uvarint(&r));
+        e->line = st_read_lstr(&r);
+        e->md = st_read_lstr(&r);
+        if (r.err) break;
+        ne++;
+    }
+    for (st_tail_sub_t *s = ing->tail_subs; any && ne && s; s = s->next)
+        if (strlen(s->tenant) == tenant.n && memcmp(s->tenant, tenant.p, tenant.n) == 0)
+            s->fn(s->arg, tenant, id, canon, ing->tail_scratch, ne);
+    pthread_mutex_unlock(&ing->tail_mu);
+}
+
 static void wal_apply(void *arg, const uint8_t *payload, size_t n)
 {
     st_ingester_t *ing = arg;
     apply_record(ing, st_get_u64le(payload + ST_WAL_SEQ_OFFSET), payload, n);
+    if (atomic_load_explicit(&ing->tail_n, memory_order_relaxed) > 0) tail_publish(ing, payload, n);
 }
 
 static void wal_complete(void *arg, st_wal_ticket_t *list)
@@ -580,7 +934,15 @@ static void wal_complete(void *arg, st_wal_ticket_t *list)
         st_wal_ticket_t *next = list->next;
         st_push_t *p = list->owner;
         p->status = list->status;
-        if (ing->o.on_complete) ing->o.on_complete(ing->o.arg, p);
+        if (p->waiter) {
+            push_waiter_t *w = p->waiter;
+            pthread_mutex_lock(&w->mu);
+            w->done = true;
+            pthread_cond_signal(&w->cv);
+            pthread_mutex_unlock(&w->mu);
+        } else if (ing->o.on_complete) {
+            ing->o.on_complete(ing->o.arg, p);
+        }
         list = next;
     }
 }
@@ -674,6 +1036,7 @@ static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h
     if (h->max_ts > c->max_ts) c->max_ts = h->max_ts;
     c->entries += h->n;
     c->raw_bytes += h->bytes;
+    s->tenant_st->head_bytes -= h->bytes;
     pthread_mutex_unlock(&ing->mu);
     atomic_fetch_sub(&ing->head_bytes, h->bytes);
     head_unref(h);
@@ -982,6 +1345,7 @@ static void flush_cycle(st_ingester_t *ing, bool force)
             uint64_t b = 0;
             for (size_t k = 0; k < c->npending; k++) b += c->pending[k]->bytes;
             atomic_fetch_sub(&ing->head_bytes, b);
+            s->tenant_st->head_bytes -= b;
         }
         ochunk_free(c);
         ing->nopen--;
@@ -1113,6 +1477,7 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     ing->o = *o;
     pthread_mutex_init(&ing->mu, NULL);
     pthread_mutex_init(&ing->fmu, NULL);
+    pthread_mutex_init(&ing->tail_mu, NULL);
     pthread_cond_init(&ing->fcv, NULL);
     pthread_cond_init(&ing->fdone, NULL);
     ing->tabcap = 1024;
@@ -1130,6 +1495,12 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     ing->m_chunk_raw = st_counter("strata_ingester_chunk_raw_bytes_total", "Uncompressed bytes of flushed chunks.", NULL);
     ing->m_flush_fail = st_counter("strata_ingester_flush_failures_total", "Failed chunk writes or index commits (retried).", NULL);
     ing->m_streams_created = st_counter("strata_ingester_streams_created_total", "Streams created in memory.", NULL);
+    ing->m_dup_records = st_counter("strata_ingester_duplicate_records_total",
+                                    "Records identical to a recent one of the same stream (client retries) dropped.", NULL);
+    ing->m_rejected[0] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"rate_limited\"");
+    ing->m_rejected[1] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"per_stream_rate_limit\"");
+    ing->m_rejected[2] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"stream_limit\"");
+    ing->m_rejected[3] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"memory_budget\"");
     ing->m_flush_lat = st_histogram("strata_ingester_flush_duration_seconds", "Duration of flush cycles that indexed chunks.",
                                     NULL, st_latency_buckets, st_latency_nbuckets);
     st_gauge_fn("strata_ingester_memory_streams", "Streams held in memory.", NULL, gauge_streams, ing);
@@ -1231,9 +1602,23 @@ int st_ingester_close(st_ingester_t *ing, bool flush)
         }
     }
     free(ing->tab);
+    while (ing->tenants) {
+        tenant_t *t = ing->tenants->next;
+        free(ing->tenants->id);
+        free(ing->tenants);
+        ing->tenants = t;
+    }
     free(ing->open_dir);
     pthread_mutex_destroy(&ing->mu);
     pthread_mutex_destroy(&ing->fmu);
+    while (ing->tail_subs) { /* subscribers should be gone; do not leak them */
+        st_tail_sub_t *t = ing->tail_subs->next;
+        free(ing->tail_subs->tenant);
+        free(ing->tail_subs);
+        ing->tail_subs = t;
+    }
+    pthread_mutex_destroy(&ing->tail_mu);
+    free(ing->tail_scratch);
     pthread_cond_destroy(&ing->fcv);
     pthread_cond_destroy(&ing->fdone);
     free(ing);

@@ -509,8 +509,9 @@ static int run_attempt(st_s3_client_t *c, const s3_req_t *r, const st_aws_creds_
     st_sigv4_request_t sr = {.method = r->method, .path = st_buf_cstr(&path), .query = st_buf_cstr(&cq),
                              .headers = hs, .nheaders = nh, .payload_hash = payload};
     st_sigv4_params_t sp = {.access_key = cr->access_key, .secret_key = cr->secret_key,
-                            .session_token = cr->session_token, .region = c->region, .service = "s3",
-                            .now = s3_client_now(c), .flags = ST_SIGV4_S3};
+                            .session_token = cr->session_token, .region = c->region,
+                            .service = r->service ? r->service : "s3", .now = s3_client_now(c),
+                            .flags = r->service ? 0u : (unsigned)ST_SIGV4_S3};
     if ((rc = st_sigv4_sign(&sr, &sp, &sig)) < 0) goto out;
     for (size_t i = 0; i < nh && rc == 0; i++) rc = add_hdr(&hl, hs[i].name, hs[i].value);
     for (int i = 0; i < sig.nadd && rc == 0; i++) rc = add_hdr(&hl, sig.add[i].name, sig.add[i].value);
@@ -598,7 +599,8 @@ static bool code_is(const char *code, const char *const *list)
 static const char *const retry_codes[] = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
                                           "TooManyRequestsException", "RequestThrottled", "InternalError",
                                           "ServiceUnavailable", "RequestTimeout", "PriorRequestNotComplete",
-                                          "OperationAborted", NULL};
+                                          "OperationAborted", "ServiceUnavailableException",
+                                          "OperationAbortedException", NULL};
 
 static bool http_retryable(long status, const char *code)
 {
@@ -704,7 +706,8 @@ static void fill_err(st_s3_error_t *e, const s3_resp_t *resp, const char *fallba
     st_str_t rid;
     e->http_status = (int)resp->status;
     if (e->code[0] == '\0' && fallback_code) snprintf(e->code, sizeof e->code, "%s", fallback_code);
-    if (e->request_id[0] == '\0' && s3_resp_header(resp, "x-amz-request-id", &rid))
+    if (e->request_id[0] == '\0' && (s3_resp_header(resp, "x-amz-request-id", &rid) ||
+                                     s3_resp_header(resp, "x-amzn-RequestId", &rid)))
         st_copy_str(e->request_id, sizeof e->request_id, rid);
 }
 
@@ -757,7 +760,8 @@ int s3_exec(st_s3_client_t *c, s3_req_t *r, s3_resp_t *resp, st_s3_error_t *err)
                     ok = false;
                 }
             } else if (!ok) {
-                st_s3_parse_error(resp->body.data ? resp->body.data : "", resp->body.len, err);
+                (r->parse_error ? r->parse_error : st_s3_parse_error)(resp->body.data ? resp->body.data : "",
+                                                                      resp->body.len, err);
             }
             if (ok) {
                 fill_err(err, resp, NULL);
@@ -791,7 +795,7 @@ int s3_exec(st_s3_client_t *c, s3_req_t *r, s3_resp_t *resp, st_s3_error_t *err)
                 continue;
             }
             if ((strcmp(err->code, "ExpiredToken") == 0 || strcmp(err->code, "InvalidToken") == 0 ||
-                 strcmp(err->code, "TokenRefreshRequired") == 0) &&
+                 strcmp(err->code, "TokenRefreshRequired") == 0 || strcmp(err->code, "ExpiredTokenException") == 0) &&
                 !token_refreshed) {
                 st_aws_creds_invalidate(c->creds);
                 token_refreshed = true;

@@ -2,7 +2,8 @@
  * chain, the S3 calls needed to move chunks between STANDARD, GLACIER and DEEP_ARCHIVE (put with
  * CRC32, ranged get, head with restore status, copy, multipart, list, batch delete, restore, Object
  * Lock retention), retries with full-jitter backoff, and metrics. It does not know about chunks,
- * packing or lifecycle policy (that is the worker's job) and speaks no other AWS service.
+ * packing or lifecycle policy (that is the worker's job); besides S3 it speaks only CloudWatch Logs
+ * (the last section, cwlogs.c).
  *
  * Threads: an st_s3_client_t and an st_aws_creds_provider_t may be used from any number of threads at
  * once (libcurl easy handles come from a mutex-protected pool, one per request in flight; credentials
@@ -466,5 +467,252 @@ int st_aws_parse_sts_credentials(const char *xml, size_t n, st_aws_creds_t *out)
 /* ISO-8601 ("2025-01-02T03:04:05Z", fraction and offsets allowed) and RFC 1123 dates. */
 int st_s3_parse_iso8601(const char *s, size_t n, time_t *out);
 int st_s3_parse_http_date(const char *s, size_t n, time_t *out);
+
+/* ===================================================================================================
+ * CloudWatch Logs (cwlogs.c): the JSON-protocol client the lifecycle uses to ship streams to CloudWatch
+ * Logs and to import log groups from it. POST / with X-Amz-Target: Logs_20140328.<Op>, SigV4 service
+ * "logs", on the same executor as S3 (credential chain, curl handle pool, full-jitter retries, metrics
+ * under strata_s3_* with the Logs operation names). Throttling (ThrottlingException), 5xx,
+ * ServiceUnavailableException and OperationAbortedException are retried; after the last attempt they
+ * give ST_S3_EUNAVAILABLE. Other errors: ST_ENOTFOUND (ResourceNotFoundException), ST_S3_EAUTH
+ * (UnrecognizedClientException, InvalidSignatureException, ExpiredTokenException, no credentials),
+ * ST_S3_EACCESS (AccessDeniedException), ST_S3_EREMOTE (anything else; err->code names it), -EINVAL
+ * (a name or value that AWS would reject, caught before it goes on the wire), ST_EPARSE, -ENOMEM.
+ * err (st_s3_error_t, NULL allowed) gets the error type without its "namespace#" prefix.
+ * Threads: like st_s3_client_t (any number of threads; calls block). It knows nothing of chunks. */
+
+#define ST_CW_MAX_NAME 512                   /* log group and log stream names: 1..512 bytes */
+#define ST_CW_EVENT_OVERHEAD 26              /* bytes PutLogEvents counts per event besides the message */
+#define ST_CW_MAX_BATCH_BYTES 1048576        /* sum of (UTF-8 message bytes + 26) per PutLogEvents */
+#define ST_CW_MAX_BATCH_EVENTS 10000         /* events per PutLogEvents */
+#define ST_CW_MAX_SPAN_MS (24LL * 3600 * 1000) /* newest - oldest event of one batch must stay below this */
+#define ST_CW_MAX_AGE_MS (14LL * 86400 * 1000) /* AWS rejects events older than this ... */
+#define ST_CW_MAX_FUTURE_MS (2LL * 3600 * 1000) /* ... or further than this in the future */
+
+/* Log group names: 1..512 bytes of [A-Za-z0-9._/#-]. Log stream names: 1..512 bytes, no ':' or '*'. */
+bool st_cw_group_name_valid(st_str_t name);
+bool st_cw_stream_name_valid(st_str_t name);
+
+/* The retention values PutRetentionPolicy accepts (days, ascending): 1, 3, 5, ..., 3653. */
+extern const int st_cw_retention_values[];
+extern const size_t st_cw_nretention_values;
+bool st_cw_retention_valid(int days);
+/* The smallest allowed value >= days (3653 when days is above every value; 1 for days <= 1). */
+int st_cw_retention_at_least(int days);
+
+typedef struct {
+    const char *region;             /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, "us-east-1" */
+    const char *endpoint;           /* "http://127.0.0.1:5000"; NULL: https://logs.<region>.amazonaws.com */
+    st_aws_creds_provider_t *creds; /* borrowed; NULL: the default chain */
+    long connect_timeout_ms;        /* default 5000 */
+    long request_timeout_ms;        /* whole attempt; default 60000 */
+    int max_attempts;               /* default 5 (1 = no retries) */
+    long retry_base_ms;             /* full-jitter backoff base, default 100 */
+    long retry_max_ms;              /* default 20000 */
+    const char *ca_file;            /* NULL: system CA store */
+} st_cw_config_t;
+
+typedef struct st_cw_client st_cw_client_t;
+
+/* Returns 0, -EINVAL (bad endpoint), -ENOMEM or an error of st_aws_creds_provider_create. */
+int st_cw_client_create(const st_cw_config_t *cfg, st_cw_client_t **out);
+void st_cw_client_destroy(st_cw_client_t *c); /* NULL-safe */
+
+/* CreateLogGroup / CreateLogStream; ResourceAlreadyExistsException is success. */
+int st_cw_create_log_group(st_cw_client_t *c, const char *group, st_s3_error_t *err);
+int st_cw_create_log_stream(st_cw_client_t *c, const char *group, const char *stream, st_s3_error_t *err);
+/* PutRetentionPolicy (days must be st_cw_retention_valid, else -EINVAL) / DeleteRetentionPolicy
+ * (events never expire). */
+int st_cw_put_retention_policy(st_cw_client_t *c, const char *group, int days, st_s3_error_t *err);
+int st_cw_delete_retention_policy(st_cw_client_t *c, const char *group, st_s3_error_t *err);
+
+typedef struct {
+    char *name;                 /* owned */
+    int retention_days;         /* 0: never expire (no retentionInDays in the answer) */
+    int64_t creation_time_ms;
+    uint64_t stored_bytes;
+} st_cw_group_t;
+
+typedef struct {
+    st_cw_group_t *v;           /* owned */
+    size_t n;
+    char *next_token;           /* owned; NULL on the last page */
+} st_cw_groups_t;
+
+/* DescribeLogGroups, one page (prefix and next_token may be NULL; limit 1..50, 0 = 50). Free out with
+ * st_cw_groups_free (also after a failure). */
+int st_cw_describe_log_groups(st_cw_client_t *c, const char *prefix, const char *next_token, int limit,
+                              st_cw_groups_t *out, st_s3_error_t *err);
+void st_cw_groups_free(st_cw_groups_t *g);
+/* Every page: cb per group; a non-zero cb return stops and is returned. */
+int st_cw_list_log_groups(st_cw_client_t *c, const char *prefix, int (*cb)(void *arg, const st_cw_group_t *g),
+                          void *arg, st_s3_error_t *err);
+/* The group named exactly `group` (DescribeLogGroups by prefix, paged): 0 with *out filled (free with
+ * st_cw_group_clear), or ST_ENOTFOUND. */
+int st_cw_find_log_group(st_cw_client_t *c, const char *group, st_cw_group_t *out, st_s3_error_t *err);
+void st_cw_group_clear(st_cw_group_t *g);
+
+typedef struct {
+    char *name;                 /* owned */
+    int64_t creation_time_ms;
+    int64_t first_event_ms, last_event_ms, last_ingestion_ms; /* 0 when absent (no events yet) */
+    uint64_t stored_bytes;
+} st_cw_stream_t;
+
+typedef struct {
+    st_cw_stream_t *v;          /* owned */
+    size_t n;
+    char *next_token;           /* owned; NULL on the last page */
+} st_cw_streams_t;
+
+/* DescribeLogStreams ordered by name, one page (limit 1..50, 0 = 50). Free with st_cw_streams_free. */
+int st_cw_describe_log_streams(st_cw_client_t *c, const char *group, const char *prefix, const char *next_token,
+                               int limit, st_cw_streams_t *out, st_s3_error_t *err);
+void st_cw_streams_free(st_cw_streams_t *s);
+int st_cw_list_log_streams(st_cw_client_t *c, const char *group, const char *prefix,
+                           int (*cb)(void *arg, const st_cw_stream_t *s), void *arg, st_s3_error_t *err);
+
+typedef struct {
+    int64_t timestamp_ms;
+    int64_t ingestion_ms;       /* 0 when absent */
+    st_str_t message;           /* views into the page's text */
+    st_str_t stream;            /* FilterLogEvents: logStreamName; empty for GetLogEvents */
+    st_str_t event_id;          /* FilterLogEvents: eventId; empty for GetLogEvents */
+} st_cw_event_t;
+
+typedef struct {
+    st_cw_event_t *v;           /* owned */
+    size_t n;
+    char *next_token;           /* GetLogEvents: nextForwardToken; FilterLogEvents: nextToken (owned, or NULL) */
+    char *prev_token;           /* GetLogEvents: nextBackwardToken (owned, or NULL) */
+    st_buf_t text;              /* owned backing store of the views */
+} st_cw_events_t;
+
+typedef struct {
+    int64_t start_ms;           /* events at or after this time; 0 = from the beginning */
+    int64_t end_ms;             /* events before this time; 0 = no limit */
+    int limit;                  /* 1..10000, 0 = server default */
+    const char *next_token;     /* a token of the previous page */
+    bool start_from_head;       /* GetLogEvents: oldest first (without a token) */
+    const char *stream_prefix;  /* FilterLogEvents: logStreamNamePrefix (NULL: every stream) */
+    const char *filter_pattern; /* FilterLogEvents: filterPattern (NULL: every event) */
+} st_cw_read_opts_t;
+
+/* GetLogEvents / FilterLogEvents, one page. Free out with st_cw_events_free (also after a failure). */
+int st_cw_get_log_events(st_cw_client_t *c, const char *group, const char *stream, const st_cw_read_opts_t *o,
+                         st_cw_events_t *out, st_s3_error_t *err);
+int st_cw_filter_log_events(st_cw_client_t *c, const char *group, const st_cw_read_opts_t *o, st_cw_events_t *out,
+                            st_s3_error_t *err);
+void st_cw_events_free(st_cw_events_t *e);
+/* Reads a stream forward from start_ms (GetLogEvents, startFromHead, paging until the forward token
+ * comes back unchanged), calling cb once per non-empty page (events with timestamp >= end_ms, when end_ms
+ * is non-zero, are dropped here: emulators disagree on whether endTime is inclusive). A non-zero cb
+ * return stops and is returned. At most max_pages pages (0 = no limit; ST_ELIMIT when reached). */
+int st_cw_read_stream(st_cw_client_t *c, const char *group, const char *stream, int64_t start_ms, int64_t end_ms,
+                      size_t max_pages, int (*cb)(void *arg, const st_cw_events_t *page), void *arg,
+                      st_s3_error_t *err);
+
+/* ---- PutLogEvents and its batch rules ---- */
+
+typedef struct {
+    int64_t timestamp_ms;
+    st_str_t message;           /* borrowed */
+} st_cw_put_event_t;
+
+/* Why the client left an event out (it would be rejected or make the request fail). */
+typedef enum {
+    ST_CW_SKIP_TOO_OLD = 1,     /* older than max_age_ms before now */
+    ST_CW_SKIP_TOO_NEW,         /* more than max_future_ms after now */
+    ST_CW_SKIP_TOO_LARGE,       /* message + overhead above max_batch_bytes */
+    ST_CW_SKIP_EMPTY,           /* CloudWatch needs at least one byte */
+    ST_CW_SKIP_COUNT
+} st_cw_skip_t;
+
+const char *st_cw_skip_name(int reason); /* "too_old", "too_new", "too_large", "empty" */
+
+/* Limits of one PutLogEvents; 0 fields take the AWS values above (tests shrink them). */
+typedef struct {
+    size_t max_events;
+    size_t max_bytes;
+    size_t overhead;
+    int64_t max_span_ms;
+    int64_t max_age_ms;
+    int64_t max_future_ms;
+} st_cw_limits_t;
+
+/* Bytes CloudWatch counts for a message: its UTF-8 length after each byte of an invalid sequence became
+ * U+FFFD (3 bytes), as our JSON writer sends it. */
+size_t st_cw_message_size(st_str_t m);
+/* The message as CloudWatch stores it (invalid bytes replaced), appended to out. Returns 0 or -ENOMEM. */
+int st_cw_message_normalize(st_str_t m, st_buf_t *out);
+
+/* Plans batches over ev[0..n) in the given order (never reordered): out[i] = the batch of event i
+ * (0, 1, ... non-decreasing) or -reason (st_cw_skip_t) for a skipped event. A batch ends at the event
+ * limit, the byte limit (26 bytes overhead per event), when the span would reach max_span_ms, or where
+ * a timestamp goes back (AWS rejects unsorted batches). now_ms is AWS's clock for the age window.
+ * Returns the number of batches. lim NULL: AWS values. */
+size_t st_cw_plan_batches(const st_cw_put_event_t *ev, size_t n, int64_t now_ms, const st_cw_limits_t *lim,
+                          int32_t *out);
+/* Stable sort by timestamp. Returns 0 or -ENOMEM. */
+int st_cw_sort_events(st_cw_put_event_t *ev, size_t n);
+
+typedef struct {
+    uint64_t requests;          /* PutLogEvents calls answered 200 */
+    uint64_t sent, sent_bytes;  /* events (bytes incl. overhead) in those calls */
+    uint64_t accepted, accepted_bytes; /* sent minus rejectedLogEventsInfo */
+    uint64_t rejected_too_old, rejected_too_new, rejected_expired;
+    uint64_t skipped[ST_CW_SKIP_COUNT];         /* left out by the client, per st_cw_skip_t */
+} st_cw_put_result_t;
+
+/* One planned batch: the events ev[first..last] whose plan entry is `batch` (skipped events between
+ * them are not sent). When it succeeds, every event before `settled` is done (sent or skipped). */
+typedef struct {
+    int32_t batch;
+    size_t first, last, settled;
+    size_t nevents;
+    uint64_t bytes;             /* including the per-event overhead */
+    int64_t min_ts, max_ts;
+    const int32_t *plan;        /* the whole plan (entries of ev) */
+} st_cw_batch_t;
+
+typedef struct {
+    int64_t now_ms;             /* AWS's clock for the 14 d / 2 h window; 0 = the system clock */
+    const st_cw_limits_t *limits; /* NULL: AWS values */
+    bool create;                /* ResourceNotFoundException: CreateLogGroup + CreateLogStream, resend */
+    /* Called before each PutLogEvents (e.g. to record an intent) and after it succeeded (to commit
+     * progress); a non-zero return stops and is returned. Both may be NULL. With no batch at all
+     * (everything skipped) `after` is called once with settled = n and batch -1. */
+    int (*before)(void *arg, const st_cw_batch_t *b);
+    int (*after)(void *arg, const st_cw_batch_t *b, const st_cw_put_result_t *so_far);
+    void *arg;
+} st_cw_put_opts_t;
+
+/* Ships ev[0..n) to group/stream in as few valid PutLogEvents as the plan allows, in order. Rejections
+ * AWS reports (rejectedLogEventsInfo) are counted, not retried; DataAlreadyAcceptedException counts as
+ * success and InvalidSequenceTokenException is resent once with the expected token (legacy AWS only).
+ * res (optional) accumulates (zero it first). Stops at the first failed batch: events before the last
+ * `after` call's settled index are done, the rest are not. */
+int st_cw_put_log_events(st_cw_client_t *c, const char *group, const char *stream, const st_cw_put_event_t *ev,
+                         size_t n, const st_cw_put_opts_t *o, st_cw_put_result_t *res, st_s3_error_t *err);
+
+/* ---- response parsers (pure; exposed for tests and the cwjson fuzz target) ---- */
+
+/* {"__type": "[ns#]Code", "message"|"Message": ...} -> code (prefix stripped), message. Returns 0 or
+ * ST_EPARSE (not a JSON object). */
+int st_cw_parse_error(const char *body, size_t n, st_s3_error_t *out);
+
+typedef struct {
+    int64_t too_new_start;      /* -1 when absent */
+    int64_t too_old_end;
+    int64_t expired_end;
+    char expected_token[128];   /* expectedSequenceToken of an InvalidSequenceTokenException body */
+} st_cw_rejected_t;
+
+/* PutLogEvents answer (or an error body carrying expectedSequenceToken). An empty body is success. */
+int st_cw_parse_put_result(const char *body, size_t n, st_cw_rejected_t *out);
+int st_cw_parse_groups(const char *body, size_t n, st_cw_groups_t *out);
+int st_cw_parse_streams(const char *body, size_t n, st_cw_streams_t *out);
+/* GetLogEvents or FilterLogEvents answer. */
+int st_cw_parse_events(const char *body, size_t n, st_cw_events_t *out);
 
 #endif

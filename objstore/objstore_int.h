@@ -94,6 +94,10 @@ typedef struct {
     int sink_fd;
     off_t sink_off;
     bool error_in_200; /* a 2xx body may be <Error> (CopyObject, CompleteMultipartUpload) */
+    /* Other AWS services on the same executor (CloudWatch Logs, cwlogs.c): the SigV4 service name
+     * (NULL: "s3", signed with S3's path rules) and the parser of error bodies (NULL: S3's XML). */
+    const char *service;
+    int (*parse_error)(const char *body, size_t n, st_s3_error_t *out);
 } s3_req_t;
 
 typedef struct {

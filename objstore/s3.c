@@ -602,6 +602,9 @@ int st_s3_copy_object(st_s3_client_t *c, const char *src_bucket, const char *src
     if (rc == 0) {
         s3_req_header(&r, "x-amz-copy-source", st_buf_cstr(&src));
         if (o->replace_metadata) s3_req_header(&r, "x-amz-metadata-directive", "REPLACE");
+        /* S3 (and moto) want an integrity header on any write that sets Object Lock; a copy has no
+         * body, so this is the MD5 of the empty string. */
+        if (o->lock_mode) s3_req_header(&r, "Content-MD5", "1B2M2Y8AsgTpgAEAAAAAAA==");
         rc = add_object_headers(&r, o->storage_class, o->replace_metadata ? o->content_type : NULL, o->lock_mode,
                                 o->lock_retain_until, false, o->replace_metadata ? o->meta : NULL,
                                 o->replace_metadata ? o->nmeta : 0, &hb);

@@ -2,10 +2,14 @@
  * streams in the requested direction, with the pipeline applied while scanning, stopping at the
  * limit; then Loki's "streams" result with stats. Blocks are decompressed only when the merge is about
  * to reach their time range, so limit-bound queries read little; the next few blocks in merge order are
- * decompressed and prefiltered on the worker pool while the merge consumes the current ones. */
+ * decompressed and prefiltered on the worker pool (running the whole pipeline there, on per-slot
+ * clones, when it has parsers or label filters) while the merge consumes the current ones. Results are
+ * grouped by the final label set (or, with categorize-labels, by the stream labels, each entry
+ * carrying its structured metadata and parsed labels). */
 #include "querier/querier_int.h"
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/json.h"
 #include "common/pool.h"
 #include "common/search.h"
@@ -27,6 +31,7 @@ typedef struct {
     uint8_t *hit;        /* per-entry prefilter result (required literal present) */
     size_t hitcap;
     bool use_hit;
+    bool full_hit;       /* hit[] is the whole pipeline's verdict (computed on the pool) */
     bool inrange;        /* the whole block lies in [start, end): counted at open, no per-entry checks */
 } cursor_t;
 
@@ -39,6 +44,8 @@ typedef struct {
     uint8_t *hit;
     size_t hitcap;
     bool use_hit;
+    bool full_hit;
+    st_pipeline_t *pl;   /* this slot's clone of the pipeline (full pipelines only) */
     st_buf_t scratch;
     int rc;
     bool busy;
@@ -64,6 +71,9 @@ typedef struct run {
     pf_t pf[PF_MAX];
     size_t npf;          /* prefetch window (slots in use: block i uses pf[i % npf]) */
     size_t submitted;    /* blocks [0, submitted) have been handed to the pool */
+    bool full;           /* the pipeline changes labels or lines: st_pipeline_run decides */
+    int fail;            /* first error of the pipeline while scanning */
+    st_pipeline_result_t pres;
 } run_t;
 
 /* Heap order: earliest (forward) / latest (backward) entry first; ties by stream labels. */
@@ -139,7 +149,18 @@ static bool cursor_next(run_t *r, cursor_t *c)
             }
         }
         if (c->use_hit && !c->hit[i]) continue;
-        if (!st_pipeline_keep_line(r->pl, e.line)) continue;
+        if (!c->full_hit) {
+            if (!st_pipeline_keep_line(r->pl, e.line)) continue;
+            if (r->full) {
+                int rc = st_pipeline_test_kept(r->pl, e.ts, e.line, &r->sel.streams[c->stream].labels, e.md);
+                if (rc < 0) {
+                    r->fail = rc;
+                    c->pos = c->end;
+                    return false;
+                }
+                if (rc == 0) continue;
+            }
+        }
         r->stats.post_filter_lines++;
         c->cur = e;
         return true;
@@ -186,6 +207,37 @@ static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t
     return 0;
 }
 
+/* Runs the whole pipeline over a decoded block on a pool thread: hit[i] = 1 when entry i is kept.
+ * Entries outside the query's range are skipped (the merge never looks at their verdict). */
+static int fullfilter(const run_t *r, pf_t *s)
+{
+    const st_block_t *b = &s->blk;
+    if (!s->use_hit) {
+        if (b->n > s->hitcap) {
+            uint8_t *h = realloc(s->hit, b->n);
+            if (h == NULL) return -ENOMEM;
+            s->hit = h;
+            s->hitcap = b->n;
+        }
+        memset(s->hit, 1, b->n);
+    }
+    const st_labels_t *labels = &r->sel.streams[s->b->stream].labels;
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (!s->hit[i]) continue;
+        st_entry_t e = st_block_entry(b, i);
+        if (e.ts < r->req->start || e.ts >= r->req->end || !st_pipeline_keep_line(s->pl, e.line)) {
+            s->hit[i] = 0;
+            continue;
+        }
+        int rc = st_pipeline_test_kept(s->pl, e.ts, e.line, labels, e.md);
+        if (rc < 0) return rc;
+        s->hit[i] = (uint8_t)rc;
+    }
+    s->use_hit = true;
+    s->full_hit = true;
+    return 0;
+}
+
 /* Pool task: read, verify, decompress and prefilter one chunk block. */
 static void pf_run(st_task_t *t)
 {
@@ -194,13 +246,16 @@ static void pf_run(st_task_t *t)
     const qfile_t *f = &r->sel.files[s->b->file];
     int fd = f->borrowed ? f->fd : open(f->path, O_RDONLY | O_CLOEXEC);
     s->use_hit = false;
+    s->full_hit = false;
     if (fd < 0) {
         s->rc = -errno;
         return;
     }
     s->rc = st_block_read(fd, f->base, &s->b->meta, &s->scratch, &s->blk);
     if (!f->borrowed) close(fd);
+    if (s->rc == 0) s->rc = st_qsel_filter_block(&r->sel, s->b->stream, &s->blk);
     if (s->rc == 0 && r->has_lit && (s->rc = prefilter(r, &s->blk, &s->hit, &s->hitcap)) == 0) s->use_hit = true;
+    if (s->rc == 0 && r->full && s->pl != NULL) s->rc = fullfilter(r, s);
 }
 
 /* Hands blocks [submitted, upto) that live in files to the pool. */
@@ -234,6 +289,7 @@ static int cursor_open(run_t *r, size_t idx, cursor_t **out)
     c->stream = b->stream;
     c->dir = r->forward ? 1 : -1;
     c->use_hit = false;
+    c->full_hit = false;
     c->inrange = false;
     int rc = 0;
     int64_t n;
@@ -256,6 +312,7 @@ static int cursor_open(run_t *r, size_t idx, cursor_t **out)
         s->hit = th;
         s->hitcap = tc;
         c->use_hit = s->use_hit;
+        c->full_hit = s->full_hit;
         s->busy = false;
         qfile_t *f = &r->sel.files[b->file];
         if (f->pending >= 0) {
@@ -316,11 +373,14 @@ typedef struct {
     uint32_t group;
     int64_t ts;
     size_t line_off, line_len;
-    size_t md_off, md_len;
+    size_t md_off, md_len; /* raw structured metadata, or (encoded) the categorize-labels object */
+    bool encoded;
 } outent_t;
 
 typedef struct {
-    char *key;            /* label text of the group (stream labels + structured metadata) */
+    char *key;            /* label text of the group: the sort and identity key */
+    char *json;           /* the "stream" object */
+    uint64_t hash;
     uint32_t stream;
 } group_t;
 
@@ -330,78 +390,156 @@ typedef struct {
     st_buf_t bytes;       /* copies of lines and metadata */
     group_t *g;
     size_t ng, capg;
+    uint32_t *slots;      /* open addressing over g: index + 1, 0 = empty */
+    size_t nslots;
+    st_buf_t key, json, tmp;
+    st_label_t *lv;       /* scratch label arrays */
+    size_t caplv;
 } result_t;
 
 static void result_free(result_t *res)
 {
     free(res->v);
     st_buf_free(&res->bytes);
-    for (size_t i = 0; i < res->ng; i++) free(res->g[i].key);
+    for (size_t i = 0; i < res->ng; i++) {
+        free(res->g[i].key);
+        free(res->g[i].json);
+    }
     free(res->g);
+    free(res->slots);
+    st_buf_free(&res->key);
+    st_buf_free(&res->json);
+    st_buf_free(&res->tmp);
+    free(res->lv);
 }
 
-/* Group key: the stream's labels, or with structured metadata (2-tuple encoding) the merged set. */
-static int group_of(run_t *r, result_t *res, uint32_t stream, st_str_t md, uint32_t *out)
+/* Appends {"name":"value",...} for labels in order. */
+static int put_labels_json(st_buf_t *out, const st_label_t *v, size_t n)
 {
-    const qstream_t *s = &r->sel.streams[stream];
-    st_buf_t key = ST_BUF_INIT;
-    int rc = 0;
-    if (md.n == 0 || r->req->categorize_labels) {
-        rc = st_buf_puts(&key, s->canon);
-    } else {
-        st_label_t pairs[256];
-        size_t n = 0;
-        for (size_t i = 0; i < s->labels.n && n < 256; i++) pairs[n++] = s->labels.v[i];
-        st_md_iter_t it;
-        st_md_iter_init(&it, md);
-        st_str_t mn, mv;
-        while (n < 256 && st_md_next(&it, &mn, &mv) == 1) {
-            /* metadata never overrides a stream label of the same name */
-            bool dup = false;
-            for (size_t i = 0; i < s->labels.n; i++)
-                if (st_str_eq(s->labels.v[i].name, mn)) dup = true;
-            if (!dup) pairs[n++] = (st_label_t){mn, mv};
-        }
-        st_labels_t merged;
-        rc = st_labels_from_pairs(pairs, n, &merged);
-        if (rc == 0) {
-            rc = st_labels_format(&merged, &key);
-            st_labels_free(&merged);
-        }
+    ST_TRY(st_buf_putc(out, '{'));
+    for (size_t i = 0; i < n; i++) {
+        if (i) ST_TRY(st_buf_putc(out, ','));
+        ST_TRY(st_json_put_str(out, v[i].name));
+        ST_TRY(st_buf_putc(out, ':'));
+        ST_TRY(st_json_put_str(out, v[i].value));
     }
-    if (rc < 0) {
-        st_buf_free(&key);
-        return rc;
+    return st_buf_putc(out, '}');
+}
+
+static int slots_grow(result_t *res)
+{
+    size_t n = res->nslots ? res->nslots * 2 : 64;
+    uint32_t *s = calloc(n, sizeof *s);
+    if (s == NULL) return -ENOMEM;
+    for (size_t i = 0; i < res->ng; i++) {
+        size_t k = res->g[i].hash & (n - 1);
+        while (s[k]) k = (k + 1) & (n - 1);
+        s[k] = (uint32_t)i + 1;
     }
-    const char *k = st_buf_cstr(&key);
-    for (size_t i = res->ng; i > 0; i--) {
-        if (strcmp(res->g[i - 1].key, k) == 0) {
-            st_buf_free(&key);
-            *out = (uint32_t)(i - 1);
+    free(res->slots);
+    res->slots = s;
+    res->nslots = n;
+    return 0;
+}
+
+/* Finds or adds the group whose key is res->key (its stream object in res->json). */
+static int group_find(result_t *res, uint32_t stream, uint32_t *out)
+{
+    const char *key = st_buf_cstr(&res->key);
+    uint64_t h = st_hash64(res->key.data, res->key.len);
+    if (res->nslots == 0 || (res->ng + 1) * 2 > res->nslots) ST_TRY(slots_grow(res));
+    size_t k = h & (res->nslots - 1);
+    while (res->slots[k]) {
+        group_t *g = &res->g[res->slots[k] - 1];
+        if (g->hash == h && strcmp(g->key, key) == 0) {
+            *out = res->slots[k] - 1;
             return 0;
         }
+        k = (k + 1) & (res->nslots - 1);
     }
     if (res->ng == res->capg) {
         size_t cap = res->capg ? res->capg * 2 : 16;
         group_t *g = realloc(res->g, cap * sizeof *g);
-        if (g == NULL) {
-            st_buf_free(&key);
-            return -ENOMEM;
-        }
+        if (g == NULL) return -ENOMEM;
         res->g = g;
         res->capg = cap;
     }
-    memset(&res->g[res->ng], 0, sizeof res->g[0]);
-    res->g[res->ng].key = st_buf_steal(&key, NULL);
-    res->g[res->ng].stream = stream;
+    group_t *g = &res->g[res->ng];
+    g->key = strdup(key);
+    g->json = strdup(st_buf_cstr(&res->json));
+    if (g->key == NULL || g->json == NULL) {
+        free(g->key);
+        free(g->json);
+        return -ENOMEM;
+    }
+    g->hash = h;
+    g->stream = stream;
+    res->slots[k] = (uint32_t)res->ng + 1;
     *out = (uint32_t)res->ng++;
     return 0;
 }
 
-static int result_add(run_t *r, result_t *res, uint32_t stream, const st_entry_t *e)
+static int lv_reserve(result_t *res, size_t n)
 {
-    uint32_t g;
-    ST_TRY(group_of(r, res, stream, e->md, &g));
+    if (n <= res->caplv) return 0;
+    size_t cap = res->caplv ? res->caplv : 32;
+    while (cap < n) cap *= 2;
+    st_label_t *v = realloc(res->lv, cap * sizeof *v);
+    if (v == NULL) return -ENOMEM;
+    res->lv = v;
+    res->caplv = cap;
+    return 0;
+}
+
+/* Group of a line-only pipeline's entry: the stream's labels, or with structured metadata
+ * (2-tuple encoding) the merged set. */
+static int group_of(run_t *r, result_t *res, uint32_t stream, st_str_t md, uint32_t *out)
+{
+    const qstream_t *s = &r->sel.streams[stream];
+    st_buf_reset(&res->key);
+    st_buf_reset(&res->json);
+    if (md.n == 0 || r->req->categorize_labels) {
+        ST_TRY(st_buf_puts(&res->key, s->canon));
+        ST_TRY(put_labels_json(&res->json, s->labels.v, s->labels.n));
+        return group_find(res, stream, out);
+    }
+    size_t n = 0;
+    ST_TRY(lv_reserve(res, s->labels.n + 16));
+    for (size_t i = 0; i < s->labels.n; i++) res->lv[n++] = s->labels.v[i];
+    st_md_iter_t it;
+    st_md_iter_init(&it, md);
+    st_str_t mn, mv;
+    /* as Loki's LabelsBuilder.Add: metadata named like a stream label becomes <name>_extracted;
+     * the renamed names are built first so the buffer no longer moves when they are referenced */
+    st_buf_t *names = &res->tmp;
+    st_buf_reset(names);
+    while (st_md_next(&it, &mn, &mv) == 1) {
+        if (!st_labels_get(&s->labels, mn, NULL)) continue;
+        ST_TRY(st_buf_append(names, mn.p, mn.n));
+        ST_TRY(st_buf_puts(names, "_extracted"));
+    }
+    size_t off = 0;
+    st_md_iter_init(&it, md);
+    while (st_md_next(&it, &mn, &mv) == 1) {
+        ST_TRY(lv_reserve(res, n + 1));
+        if (st_labels_get(&s->labels, mn, NULL)) {
+            size_t len = mn.n + 10;
+            mn = st_str(names->data + off, len);
+            off += len;
+        }
+        res->lv[n++] = (st_label_t){mn, mv};
+    }
+    st_labels_t merged;
+    ST_TRY(st_labels_from_pairs(res->lv, n, &merged));
+    int rc = st_labels_format(&merged, &res->key);
+    if (rc == 0) rc = put_labels_json(&res->json, merged.v, merged.n);
+    st_labels_free(&merged);
+    ST_TRY(rc);
+    return group_find(res, stream, out);
+}
+
+static int push_ent(result_t *res, outent_t **o)
+{
     if (res->n == res->cap) {
         size_t cap = res->cap ? res->cap * 2 : 256;
         outent_t *v = realloc(res->v, cap * sizeof *v);
@@ -409,31 +547,82 @@ static int result_add(run_t *r, result_t *res, uint32_t stream, const st_entry_t
         res->v = v;
         res->cap = cap;
     }
-    outent_t *o = &res->v[res->n++];
-    o->group = g;
-    o->ts = e->ts;
-    o->line_off = res->bytes.len;
-    o->line_len = e->line.n;
-    ST_TRY(st_buf_append(&res->bytes, e->line.p, e->line.n));
-    o->md_off = res->bytes.len;
-    o->md_len = e->md.n;
-    return st_buf_append(&res->bytes, e->md.p, e->md.n);
+    *o = &res->v[res->n++];
+    memset(*o, 0, sizeof **o);
+    return 0;
 }
 
-static int put_labels_obj(st_buf_t *out, const char *canon)
+/* An entry of a pipeline that changes labels or lines: runs it again for the final labels and line. */
+static int result_add_full(run_t *r, result_t *res, uint32_t stream, const st_entry_t *e)
 {
-    st_labels_t l;
-    char err[256];
-    ST_TRY(st_labels_parse(st_cstr(canon), &l, err));
-    st_buf_putc(out, '{');
-    for (size_t i = 0; i < l.n; i++) {
-        if (i) st_buf_putc(out, ',');
-        st_json_put_str(out, l.v[i].name);
-        st_buf_putc(out, ':');
-        st_json_put_str(out, l.v[i].value);
+    st_pipeline_result_t *p = &r->pres;
+    ST_TRY(st_pipeline_run_kept(r->pl, e->ts, e->line, &r->sel.streams[stream].labels, e->md, p));
+    if (!p->keep) return 0; /* cannot happen: the scan kept it */
+    const st_labels_t *l = p->labels;
+    st_buf_reset(&res->key);
+    st_buf_reset(&res->json);
+    outent_t *o;
+    if (!r->req->categorize_labels) {
+        ST_TRY(st_labels_format(l, &res->key));
+        ST_TRY(put_labels_json(&res->json, l->v, l->n));
+        uint32_t g;
+        ST_TRY(group_find(res, stream, &g));
+        ST_TRY(push_ent(res, &o));
+        o->group = g;
+    } else {
+        ST_TRY(lv_reserve(res, l->n + 1));
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+            if (p->cats[i] == ST_PIPELINE_CAT_STREAM) res->lv[n++] = l->v[i];
+        st_labels_t sl = {res->lv, n, NULL};
+        ST_TRY(st_labels_format(&sl, &res->key));
+        ST_TRY(put_labels_json(&res->json, res->lv, n));
+        uint32_t g;
+        ST_TRY(group_find(res, stream, &g));
+        ST_TRY(push_ent(res, &o));
+        o->group = g;
+        /* {"structuredMetadata":{...},"parsed":{...}}, each only when non-empty */
+        st_buf_t *t = &res->tmp;
+        st_buf_reset(t);
+        ST_TRY(st_buf_putc(t, '{'));
+        bool first = true;
+        for (int cat = ST_PIPELINE_CAT_MD; cat <= ST_PIPELINE_CAT_PARSED; cat++) {
+            n = 0;
+            for (size_t i = 0; i < l->n; i++)
+                if (p->cats[i] == cat) res->lv[n++] = l->v[i];
+            if (n == 0) continue;
+            if (!first) ST_TRY(st_buf_putc(t, ','));
+            first = false;
+            ST_TRY(st_buf_puts(t, cat == ST_PIPELINE_CAT_MD ? "\"structuredMetadata\":" : "\"parsed\":"));
+            ST_TRY(put_labels_json(t, res->lv, n));
+        }
+        ST_TRY(st_buf_putc(t, '}'));
+        o->md_off = res->bytes.len;
+        o->md_len = t->len;
+        o->encoded = true;
+        ST_TRY(st_buf_append(&res->bytes, t->data, t->len));
     }
-    st_labels_free(&l);
-    return st_buf_putc(out, '}');
+    o->ts = e->ts;
+    o->line_off = res->bytes.len;
+    o->line_len = p->line.n;
+    return st_buf_append(&res->bytes, p->line.p, p->line.n);
+}
+
+static int result_add(run_t *r, result_t *res, uint32_t stream, const st_entry_t *e)
+{
+    if (r->full) return result_add_full(r, res, stream, e);
+    uint32_t g;
+    ST_TRY(group_of(r, res, stream, e->md, &g));
+    outent_t *o;
+    ST_TRY(push_ent(res, &o));
+    o->group = g;
+    o->ts = e->ts;
+    o->md_off = res->bytes.len;
+    o->md_len = e->md.n;
+    ST_TRY(st_buf_append(&res->bytes, e->md.p, e->md.n));
+    o->line_off = res->bytes.len;
+    o->line_len = e->line.n;
+    return st_buf_append(&res->bytes, e->line.p, e->line.n);
 }
 
 static int put_md_obj(st_buf_t *out, st_str_t md)
@@ -466,17 +655,36 @@ static int cmp_group_keys(const void *a, const void *b, void *arg)
 static int encode(run_t *r, result_t *res, st_buf_t *out)
 {
     /* groups sorted by labels; entries of each group in output (direction) order */
-    uint32_t *order = malloc((res->ng ? res->ng : 1) * sizeof *order);
-    size_t *count = calloc(res->ng ? res->ng : 1, sizeof *count);
-    if (order == NULL || count == NULL) {
+    size_t ng = res->ng ? res->ng : 1;
+    uint32_t *order = malloc(ng * sizeof *order);
+    size_t *first = malloc(ng * sizeof *first);  /* first entry of each group */
+    size_t *next = malloc((res->n ? res->n : 1) * sizeof *next); /* next entry of the same group */
+    size_t *last = malloc(ng * sizeof *last);
+    if (order == NULL || first == NULL || next == NULL || last == NULL) {
         free(order);
-        free(count);
+        free(first);
+        free(next);
+        free(last);
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < res->ng; i++) order[i] = i;
+    for (uint32_t i = 0; i < res->ng; i++) {
+        order[i] = i;
+        first[i] = last[i] = SIZE_MAX;
+    }
+    for (size_t i = 0; i < res->n; i++) {
+        uint32_t g = res->v[i].group;
+        next[i] = SIZE_MAX;
+        if (first[g] == SIZE_MAX) first[g] = i;
+        else next[last[g]] = i;
+        last[g] = i;
+    }
     qsort_r(order, res->ng, sizeof *order, cmp_group_keys, res->g);
-    for (size_t i = 0; i < res->n; i++) count[res->v[i].group]++;
-    st_buf_puts(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"streams\",");
+    st_buf_puts(out, "{\"status\":\"success\",");
+    st_strvec_t warn = ST_STRVEC_INIT;
+    st_qsel_warnings(&r->sel, &warn);
+    st_put_warnings(out, &warn);
+    st_strvec_free(&warn);
+    st_buf_puts(out, "\"data\":{\"resultType\":\"streams\",");
     if (r->req->categorize_labels) st_buf_puts(out, "\"encodingFlags\":[\"categorize-labels\"],");
     st_buf_puts(out, "\"result\":[");
     char ts[32];
@@ -484,27 +692,27 @@ static int encode(run_t *r, result_t *res, st_buf_t *out)
         uint32_t g = order[gi];
         if (gi) st_buf_putc(out, ',');
         st_buf_puts(out, "{\"stream\":");
-        ST_TRY(put_labels_obj(out, res->g[g].key));
+        st_buf_puts(out, res->g[g].json);
         st_buf_puts(out, ",\"values\":[");
-        bool first = true;
-        for (size_t i = 0; i < res->n; i++) {
+        for (size_t i = first[g]; i != SIZE_MAX; i = next[i]) {
             const outent_t *o = &res->v[i];
-            if (o->group != g) continue;
-            if (!first) st_buf_putc(out, ',');
-            first = false;
+            if (i != first[g]) st_buf_putc(out, ',');
             snprintf(ts, sizeof ts, "[\"%lld\",", (long long)o->ts);
             st_buf_puts(out, ts);
             st_json_put_str(out, st_str(res->bytes.data + o->line_off, o->line_len));
             if (r->req->categorize_labels) {
                 st_buf_putc(out, ',');
-                put_md_obj(out, st_str(res->bytes.data + o->md_off, o->md_len));
+                if (o->encoded) st_buf_append(out, res->bytes.data + o->md_off, o->md_len);
+                else put_md_obj(out, st_str(res->bytes.data + o->md_off, o->md_len));
             }
             st_buf_putc(out, ']');
         }
         st_buf_puts(out, "]}");
     }
     free(order);
-    free(count);
+    free(first);
+    free(next);
+    free(last);
     st_buf_puts(out, "],");
     r->stats.entries_returned = res->n;
     st_qstats_json(&r->stats, out);
@@ -530,6 +738,16 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     if (r.has_lit) st_finder_init(&r.finder, r.lit.p, r.lit.n);
     r.npf = (size_t)(2 * st_querier_threads(q) + 2);
     if (r.npf > PF_MAX) r.npf = PF_MAX;
+    r.full = !st_pipeline_line_only(r.pl);
+    if (r.full) {
+        /* the pool runs the whole pipeline on each prefetched block, one clone per slot */
+        for (size_t i = 0; i < r.npf; i++) {
+            if ((rc = st_pipeline_clone(r.pl, &r.pf[i].pl)) < 0) {
+                st_qerr(err, 500, rc, "%s", st_strerror(rc));
+                goto out;
+            }
+        }
+    }
     if (req->end <= req->start) goto encode; /* empty range */
     rc = st_qsel_build(q, req->tenant, &e->log.selector, req->start, req->end - 1, true, &r.sel, &r.stats);
     if (rc < 0) {
@@ -539,7 +757,8 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     if (q->o.max_query_series > 0 && r.sel.nstreams > (size_t)q->o.max_query_series) {
         /* Loki limits series of log results too (max_query_series) */
     }
-    qsort(r.sel.blocks, r.sel.nblocks, sizeof *r.sel.blocks, r.forward ? cmp_blocks_fwd : cmp_blocks_bwd);
+    if (r.sel.nblocks > 1)
+        qsort(r.sel.blocks, r.sel.nblocks, sizeof *r.sel.blocks, r.forward ? cmp_blocks_fwd : cmp_blocks_bwd);
     r.heap = malloc((r.sel.nblocks ? r.sel.nblocks : 1) * sizeof *r.heap);
     if (r.heap == NULL) {
         rc = st_qerr(err, 500, -ENOMEM, "out of memory");
@@ -567,6 +786,11 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
             }
             if (cursor_next(&r, c)) heap_push(&r, c);
             else cursor_release(&r, c);
+            if (r.fail < 0) break;
+        }
+        if (r.fail < 0) {
+            rc = st_qerr(err, 500, r.fail, "running the pipeline: %s", st_strerror(r.fail));
+            goto out;
         }
         if (r.nheap == 0) break;
         if (st_mono_ns() > deadline) {
@@ -590,6 +814,10 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
         }
         if (cursor_next(&r, c)) heap_push(&r, c);
         else cursor_release(&r, c);
+        if (r.fail < 0) {
+            rc = st_qerr(err, 500, r.fail, "running the pipeline: %s", st_strerror(r.fail));
+            goto out;
+        }
     }
 encode:
     rc = encode(&r, &res, out);
@@ -600,6 +828,7 @@ out:
         st_block_free(&r.pf[i].blk);
         free(r.pf[i].hit);
         st_buf_free(&r.pf[i].scratch);
+        st_pipeline_free(r.pf[i].pl);
     }
     while (r.nheap) {
         cursor_t *c = heap_pop(&r);

@@ -14,8 +14,11 @@
 typedef struct st_pipeline st_pipeline_t;
 
 /* Compiles a log pipeline (and, for metric queries, the log range's unwrap) into stages run per
- * entry. Bad templates or unsupported constructs fail with ST_EPARSE and Loki's text in err (256
- * bytes). unwrap may be NULL. A compiled pipeline is used by one thread at a time. */
+ * entry, in Loki's order (line filters move to the front of their segment; a label filter,
+ * line_format or unpack ends a segment). Bad templates fail with ST_EPARSE and Loki's text in err
+ * (256 bytes), e.g. "invalid line template: template: line:1: function \"x\" not defined". unwrap
+ * may be NULL. The pipeline (and its clones) keeps pointers into p and unwrap: the AST must outlive
+ * them. A compiled pipeline is used by one thread at a time; steady-state runs do not allocate. */
 int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *unwrap, st_pipeline_t **out,
                         char *err);
 void st_pipeline_free(st_pipeline_t *p);
@@ -25,28 +28,44 @@ int st_pipeline_clone(const st_pipeline_t *p, st_pipeline_t **out);
  * st_pipeline_keep_line decides everything and st_pipeline_run is not needed. */
 bool st_pipeline_line_only(const st_pipeline_t *p);
 /* Runs the line filters on one line (valid for any pipeline: the filters before the first stage that
- * changes labels or the line; true means "may be kept"). */
+ * changes labels or the line, after Loki's reordering; true means "may be kept"). */
 bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line);
 /* The literal every kept line must contain (first positive single-literal |= stage), if any:
  * lets a scan search a whole block's text at once. */
 bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
 
-/* Result of the full pipeline on one entry. Views are valid until the next st_pipeline_run on the
- * same pipeline. */
+/* Category of a result label (st_pipeline_result_t.cats): a stream (index) label, structured
+ * metadata, or a label added by the pipeline (parsers, label_format, __error__/__error_details__). */
+enum { ST_PIPELINE_CAT_STREAM = 0, ST_PIPELINE_CAT_MD = 1, ST_PIPELINE_CAT_PARSED = 2 };
+
+/* Result of the full pipeline on one entry. Views point into the input line, the stream labels, the
+ * metadata or the pipeline's own buffers: valid until the next run on the same pipeline (and while
+ * the inputs are). Labels are sorted by name and unique. Unlike other label sets, result labels may
+ * have empty values (Loki keeps a parsed `a=""`); with an unwrap the unwrapped label is left out
+ * (Loki's default `without` grouping) unless the entry carries __error__. */
 typedef struct {
     bool keep;                 /* false: the entry is filtered out */
     st_str_t line;             /* the line after line_format (else the input line) */
     const st_labels_t *labels; /* final labels: stream labels, structured metadata, extracted labels,
-                                  after label_format/drop/keep; includes __error__/__error__details__ */
+                                  after label_format/drop/keep; includes __error__/__error_details__ */
     uint64_t hash;             /* st_hash64 of the canonical text of labels (series identity) */
     bool has_error;            /* an __error__ label is present */
     bool has_value;            /* an unwrap was compiled and produced a value */
     double value;              /* the unwrapped (converted) sample value */
+    const uint8_t *cats;       /* per label of *labels: ST_PIPELINE_CAT_* */
 } st_pipeline_result_t;
 
-/* Runs every stage on one entry. stream: the stream's labels; md: its encoded structured metadata. */
+/* Runs every stage on one entry. stream: the stream's labels; md: its encoded structured metadata.
+ * Returns 0 or -ENOMEM (out->keep says whether the entry survived). */
 int st_pipeline_run(st_pipeline_t *p, int64_t ts, st_str_t line, const st_labels_t *stream, st_str_t md,
                     st_pipeline_result_t *out);
+/* Same for an entry whose line already passed st_pipeline_keep_line (skips those filters). */
+int st_pipeline_run_kept(st_pipeline_t *p, int64_t ts, st_str_t line, const st_labels_t *stream, st_str_t md,
+                         st_pipeline_result_t *out);
+/* Only the verdict of st_pipeline_run_kept (no result labels, line or hash are built): 1 when the
+ * entry is kept, 0 when it is filtered out, -ENOMEM. */
+int st_pipeline_test_kept(st_pipeline_t *p, int64_t ts, st_str_t line, const st_labels_t *stream,
+                          st_str_t md);
 
 /* ---- statistics --------------------------------------------------------------------------------- */
 
@@ -70,7 +89,8 @@ typedef struct {
     int fd;
     uint64_t base;  /* chunk offset inside the file */
     int pending;    /* blocks not yet finished */
-    bool borrowed;  /* fd owned by the snapshot */
+    bool borrowed;  /* readers use fd (it stays open while the selection lives) */
+    bool owned;     /* fd opened by the selection and closed by st_qsel_free (else: the snapshot's) */
 } qfile_t;
 
 typedef struct {
@@ -86,17 +106,45 @@ typedef struct {
 typedef struct {
     char *canon;              /* owned canonical label text */
     st_labels_t labels;
+    uint32_t del_first, del_n; /* pending delete requests selecting it: qsel_t.del_reqs[first, +n) */
 } qstream_t;
+
+/* Pending delete requests (deletes.c): requests "received" or "processing" hide their lines. */
+typedef struct {
+    struct qdel_req **v;
+    size_t n;
+} qdel_t;
+
+/* Loads the tenant's pending requests overlapping [from, through]. */
+int st_qdel_load(st_index_read_t *rd, const char *tenant, int64_t from, int64_t through, qdel_t *out);
+void st_qdel_free(qdel_t *d);
+/* Whether request i selects a stream with these labels. */
+bool st_qdel_selects(const qdel_t *d, size_t i, const st_labels_t *labels);
+/* Whether one of the requests reqs[0..n) hides the entry. Thread safe. */
+bool st_qdel_hides(const qdel_t *d, const uint32_t *reqs, uint32_t nreqs, int64_t ts, st_str_t line);
 
 typedef struct {
     qstream_t *streams;
     size_t nstreams, capstreams;
+    /* chunks that could not be read (archived or no S3 reader): summarised into warnings */
+    uint64_t archived_chunks, unavailable_chunks;
+    int64_t archived_min, archived_max;
+    int64_t *arch_ranges;     /* [min, max] pairs of those chunks (merged into the warnings) */
+    size_t narch, caparch;
     qblock_t *blocks;
     size_t nblocks, capblocks;
     qfile_t *files;
     size_t nfiles, capfiles;
     st_mem_snapshot_t snap;
+    qdel_t del;               /* pending delete requests (st_querier_opts_t.apply_deletes) */
+    uint32_t *del_reqs;       /* request indexes per stream (qstream_t.del_first/del_n) */
+    st_entry_t **mem_copies;  /* in-memory entries with deleted ones left out (owned) */
+    size_t nmem_copies;
 } qsel_t;
+
+/* Removes the entries pending delete requests hide from a block of stream `stream` just decoded
+ * from a chunk (in-memory blocks are filtered by st_qsel_build). Thread safe. */
+int st_qsel_filter_block(const qsel_t *s, uint32_t stream, st_block_t *blk);
 
 /* Converts LogQL matchers to index matchers (regexes evaluated with PCRE2). m must hold sel->n. */
 void st_qmatchers(const st_logql_selector_t *sel, st_matcher_t *m);
@@ -106,6 +154,10 @@ void st_qmatchers(const st_logql_selector_t *sel, st_matcher_t *m);
 int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from,
                   int64_t through, bool want_blocks, qsel_t *out, st_qstats_t *stats);
 void st_qsel_free(qsel_t *s);
+/* Appends the "warnings" of a selection as JSON string elements (nothing when there are none). */
+int st_qsel_warnings(const qsel_t *s, st_strvec_t *out);
+/* Writes "warnings":[...], (nothing when w is empty), to follow "status" in a response. */
+int st_put_warnings(st_buf_t *out, const st_strvec_t *w);
 
 struct st_querier {
     st_querier_opts_t o;

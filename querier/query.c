@@ -1,6 +1,7 @@
 /* query.c: the querier's entry points: query dispatch (log vs metric), labels, label values and
  * series, and Loki's stats object. */
 #include "querier/querier_int.h"
+#include "querier/metric_int.h"
 
 #include "common/err.h"
 #include "common/json.h"
@@ -106,7 +107,7 @@ int st_query_exec(st_querier_t *q, const st_query_t *req, st_buf_t *out, st_quer
         else
             rc = st_exec_log_query(q, req, e, out, err);
     } else {
-        rc = st_qerr(err, 400, ST_EPARSE, "metric queries are not supported yet");
+        rc = st_exec_metric_query(q, req, e, out, err);
     }
     st_logql_free(e);
     return rc;

@@ -4,13 +4,77 @@
 #include "querier/querier_int.h"
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/timeutil.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+/* Notes which pending delete requests select each stream and filters the in-memory entries; chunk
+ * blocks are filtered as they are decoded (st_qsel_filter_block). */
+static int apply_deletes(st_index_read_t *rd, const char *tenant, int64_t from, int64_t through, qsel_t *s)
+{
+    ST_TRY(st_qdel_load(rd, tenant, from, through, &s->del));
+    if (s->del.n == 0 || s->nstreams == 0) return 0;
+    s->del_reqs = malloc(s->nstreams * s->del.n * sizeof *s->del_reqs);
+    if (s->del_reqs == NULL) return -ENOMEM;
+    uint32_t k = 0;
+    for (size_t i = 0; i < s->nstreams; i++) {
+        s->streams[i].del_first = k;
+        for (size_t j = 0; j < s->del.n; j++)
+            if (st_qdel_selects(&s->del, j, &s->streams[i].labels)) s->del_reqs[k++] = (uint32_t)j;
+        s->streams[i].del_n = k - s->streams[i].del_first;
+    }
+    if (k == 0) return 0;
+    size_t w = 0;
+    for (size_t i = 0; i < s->nblocks; i++) {
+        qblock_t *b = &s->blocks[i];
+        const qstream_t *st = &s->streams[b->stream];
+        if (b->is_mem && st->del_n) {
+            st_entry_t *copy = malloc((b->n ? b->n : 1) * sizeof *copy);
+            st_entry_t **mc = realloc(s->mem_copies, (s->nmem_copies + 1) * sizeof *mc);
+            if (copy == NULL || mc == NULL) {
+                free(copy);
+                if (mc) s->mem_copies = mc;
+                return -ENOMEM;
+            }
+            s->mem_copies = mc;
+            s->mem_copies[s->nmem_copies++] = copy;
+            size_t n = 0;
+            for (size_t e = 0; e < b->n; e++)
+                if (!st_qdel_hides(&s->del, s->del_reqs + st->del_first, st->del_n, b->e[e].ts, b->e[e].line))
+                    copy[n++] = b->e[e];
+            b->e = copy;
+            b->n = n;
+            if (n == 0) continue; /* nothing left: drop the block */
+            b->min_ts = copy[0].ts;
+            b->max_ts = copy[n - 1].ts;
+        }
+        s->blocks[w++] = *b;
+    }
+    s->nblocks = w;
+    return 0;
+}
+
+int st_qsel_filter_block(const qsel_t *s, uint32_t stream, st_block_t *blk)
+{
+    const qstream_t *st = &s->streams[stream];
+    if (st->del_n == 0 || blk->n == 0) return 0;
+    uint8_t *drop = NULL;
+    for (uint32_t i = 0; i < blk->n; i++) {
+        st_entry_t e = st_block_entry(blk, i);
+        if (!st_qdel_hides(&s->del, s->del_reqs + st->del_first, st->del_n, e.ts, e.line)) continue;
+        if (drop == NULL && (drop = calloc(blk->n, 1)) == NULL) return -ENOMEM;
+        drop[i] = 1;
+    }
+    if (drop) st_block_drop(blk, drop);
+    free(drop);
+    return 0;
+}
 
 static bool pcre_full_match(const void *re, st_str_t s)
 {
@@ -141,6 +205,7 @@ typedef struct {
     st_u64vec_t *seen; /* chunk ids already taken (snapshot, or earlier days) */
     bool want_blocks;
     bool any;
+    bool raced; /* a local chunk file was gone (moved after the index snapshot) */
 } chunk_ctx_t;
 
 static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
@@ -156,26 +221,60 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
         c->seen->v[i] = c->seen->v[i - 1];
         c->seen->v[i - 1] = t;
     }
-    if (ref->loc.kind != ST_LOC_LOCAL) return 0; /* other tiers arrive with the lifecycle work */
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", c->q->o.chunks_dir, ref->loc.path);
+    uint64_t base = ref->loc.offset;
+    if (ref->loc.kind != ST_LOC_LOCAL) {
+        int frc = c->q->o.fetch ? c->q->o.fetch(c->q->o.fetch_arg, ref, path, sizeof path, &base) : ST_EARCHIVED;
+        if (frc == ST_EARCHIVED || (frc < 0 && c->q->o.fetch == NULL)) {
+            if (c->q->o.fetch) c->s->archived_chunks++;
+            else c->s->unavailable_chunks++;
+            if (c->s->archived_min == 0 || ref->min_ts < c->s->archived_min) c->s->archived_min = ref->min_ts;
+            if (ref->max_ts > c->s->archived_max) c->s->archived_max = ref->max_ts;
+            if (c->s->narch == c->s->caparch) {
+                size_t cap = c->s->caparch ? c->s->caparch * 2 : 16;
+                int64_t *v = realloc(c->s->arch_ranges, cap * 2 * sizeof *v);
+                if (v == NULL) return -ENOMEM;
+                c->s->arch_ranges = v;
+                c->s->caparch = cap;
+            }
+            c->s->arch_ranges[2 * c->s->narch] = ref->min_ts;
+            c->s->arch_ranges[2 * c->s->narch + 1] = ref->max_ts;
+            c->s->narch++;
+            return 0;
+        }
+        if (frc < 0) return frc;
+    } else {
+        snprintf(path, sizeof path, "%s/%s", c->q->o.chunks_dir, ref->loc.path);
+    }
+    /* The file stays open while the selection lives: the lifecycle may move the chunk to S3 and
+     * unlink the file before its blocks are read. A file already gone was moved after this index
+     * snapshot was taken: the caller selects again from a fresh one. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && ref->loc.kind == ST_LOC_LOCAL) {
+        c->raced = true;
+        return 1;
+    }
     if (fd < 0) return -errno;
     st_chunk_info_t ci;
-    int rc = st_chunk_read_info(fd, ref->loc.offset, ref->loc.length, &ci);
-    close(fd);
-    if (rc < 0) return rc;
+    int rc = st_chunk_read_info(fd, base, ref->loc.length, &ci);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     c->stats->chunks_ref++;
-    qfile_t f = {st_str_dup(st_cstr(path)), -1, ref->loc.offset, 0, false};
+    qfile_t f = {st_str_dup(st_cstr(path)), fd, base, 0, true, true};
     if (f.path == NULL) rc = -ENOMEM;
     if (rc == 0) rc = add_chunk_blocks(c->s, c->stream, f, ci.blocks, ci.nblocks, c->from, c->through);
-    if (rc < 0) free(f.path);
+    if (rc < 0) {
+        free(f.path);
+        close(fd);
+    }
     st_chunk_info_free(&ci);
     return rc;
 }
 
-int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from, int64_t through,
-                  bool want_blocks, qsel_t *out, st_qstats_t *stats)
+static int qsel_build_once(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from,
+                           int64_t through, bool want_blocks, qsel_t *out, st_qstats_t *stats, bool *raced)
 {
     memset(out, 0, sizeof *out);
     st_matcher_t *m = calloc(sel->n ? sel->n : 1, sizeof *m);
@@ -195,7 +294,7 @@ int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t
             for (size_t j = 0; j < ms->nsrc && rc == 0; j++) {
                 st_mem_source_t *src = &ms->src[j];
                 if (src->is_file) {
-                    qfile_t f = {NULL, src->fd, 0, 0, true};
+                    qfile_t f = {NULL, src->fd, 0, 0, true, false};
                     rc = add_chunk_blocks(out, si, f, src->blocks, src->nblocks, from, through);
                 } else if (src->n) {
                     qblock_t b;
@@ -229,9 +328,14 @@ int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t
             if (out->snap.streams[k].id == ids.v[i]) si = (uint32_t)k;
         bool is_new = si == UINT32_MAX;
         if (is_new && (rc = add_stream(out, text.p, text.n, &si)) < 0) break;
-        chunk_ctx_t c = {q, out, si, from, through, stats, &seen, want_blocks, false};
+        chunk_ctx_t c = {q, out, si, from, through, stats, &seen, want_blocks, false, false};
         for (int64_t d = d0; d <= d1 && rc == 0; d++) {
             rc = st_index_chunks(r, tenant, d, ids.v[i], from, through, chunk_cb, &c);
+            if (c.raced) {
+                *raced = true;
+                rc = ST_EBADSTATE;
+                break;
+            }
             if (!want_blocks && c.any) break;
         }
         if (rc == 0 && is_new && !c.any) {
@@ -242,12 +346,25 @@ int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t
         }
     }
     st_u64vec_free(&ids);
+    if (rc == 0 && want_blocks && q->o.apply_deletes) rc = apply_deletes(r, tenant, from, through, out);
 done:
     st_index_read_end(r);
     st_u64vec_free(&seen);
     free(m);
     if (rc < 0) st_qsel_free(out);
     return rc;
+}
+
+int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from, int64_t through,
+                  bool want_blocks, qsel_t *out, st_qstats_t *stats)
+{
+    for (int attempt = 0;; attempt++) {
+        bool raced = false;
+        st_qstats_t saved = *stats;
+        int rc = qsel_build_once(q, tenant, sel, from, through, want_blocks, out, stats, &raced);
+        if (!raced || attempt == 4) return raced ? -ENOENT : rc;
+        *stats = saved; /* a chunk moved while we looked: select again from a newer snapshot */
+    }
 }
 
 void st_qsel_free(qsel_t *s)
@@ -259,10 +376,76 @@ void st_qsel_free(qsel_t *s)
     free(s->streams);
     free(s->blocks);
     for (size_t i = 0; i < s->nfiles; i++) {
-        if (!s->files[i].borrowed && s->files[i].fd >= 0) close(s->files[i].fd);
+        if (s->files[i].owned && s->files[i].fd >= 0) close(s->files[i].fd);
         free(s->files[i].path);
     }
     free(s->files);
+    free(s->arch_ranges);
+    st_qdel_free(&s->del);
+    free(s->del_reqs);
+    for (size_t i = 0; i < s->nmem_copies; i++) free(s->mem_copies[i]);
+    free(s->mem_copies);
     st_mem_snapshot_free(&s->snap);
     memset(s, 0, sizeof *s);
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int st_qsel_warnings(const qsel_t *s, st_strvec_t *out)
+{
+    if (s->archived_chunks == 0 && s->unavailable_chunks == 0) return 0;
+    /* the chunks' time ranges, merged where they touch (within an hour), at most 5 named */
+    int64_t *r = malloc((s->narch ? s->narch : 1) * 2 * sizeof *r);
+    if (r == NULL) return -ENOMEM;
+    memcpy(r, s->arch_ranges, s->narch * 2 * sizeof *r);
+    qsort(r, s->narch, 2 * sizeof *r, cmp_range);
+    size_t n = 0;
+    for (size_t i = 0; i < s->narch; i++) {
+        if (n && r[2 * i] <= r[2 * (n - 1) + 1] + 3600 * ST_NS_PER_SEC) {
+            if (r[2 * i + 1] > r[2 * (n - 1) + 1]) r[2 * (n - 1) + 1] = r[2 * i + 1];
+            continue;
+        }
+        r[2 * n] = r[2 * i];
+        r[2 * n + 1] = r[2 * i + 1];
+        n++;
+    }
+    st_buf_t ranges = ST_BUF_INIT;
+    for (size_t i = 0; i < n && i < 5; i++) {
+        char a[40], b[40];
+        st_format_rfc3339_sec(r[2 * i], a);
+        st_format_rfc3339_sec(r[2 * i + 1], b);
+        st_buf_printf(&ranges, "%s%s to %s", i == 0 ? "" : i + 1 == n ? " and " : ", ", a, b);
+    }
+    if (n > 5) st_buf_printf(&ranges, " and %zu more ranges", n - 5);
+    free(r);
+    char msg[1024];
+    int rc = 0;
+    if (s->archived_chunks)
+        snprintf(msg, sizeof msg,
+                 "%llu chunks with data from %s are archived (Glacier or Deep Archive) and were not read; "
+                 "restore them with POST /strata/api/v1/restore",
+                 (unsigned long long)s->archived_chunks, st_buf_cstr(&ranges));
+    else
+        snprintf(msg, sizeof msg,
+                 "%llu chunks with data from %s are in object storage and this server has no lifecycle.s3 "
+                 "configuration to read them",
+                 (unsigned long long)s->unavailable_chunks, st_buf_cstr(&ranges));
+    rc = st_strvec_push(out, st_cstr(msg));
+    st_buf_free(&ranges);
+    return rc;
+}
+
+int st_put_warnings(st_buf_t *out, const st_strvec_t *w)
+{
+    if (w->n == 0) return 0;
+    st_buf_puts(out, "\"warnings\":[");
+    for (size_t i = 0; i < w->n; i++) {
+        if (i) st_buf_putc(out, ',');
+        st_json_put_str(out, st_strvec_at(w, i));
+    }
+    return st_buf_puts(out, "],");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: installs dependencies, builds, and runs every test:
 #   1. unit tests, fuzz-corpus regression tests (ctest) on the release build
-#   2. integration and conformance tests (node --test) against the real binary
+#   2. integration and conformance tests (node --test) against the real binary; the S3 client and
+#      the lifecycle against moto_server and fault servers (python unittest)
 #   3. the unit and regression tests again under ASan+UBSan (clang)
 #   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 20)
 # Fails on the first failing step.
@@ -28,6 +29,9 @@ step "objstore S3 client (python unittest: moto_server, scripted fault server, b
 python3 -c "import moto, boto3" 2>/dev/null || python3 -m pip install -q 'moto[server]' boto3 ||
   echo "objstore: moto/boto3 missing and pip failed: the moto tests will be skipped"
 STRATA_S3_SELFTEST="$PWD/build/objstore/strata-s3-selftest" python3 -m unittest discover -s tests/objstore
+
+step "lifecycle (python unittest: strata lifecycle run and serve against moto_server, crashes, faults)"
+STRATA_BIN="$PWD/build/server/strata" python3 -m unittest discover -s tests/lifecycle
 
 step "sanitizer build (clang, ASan+UBSan)"
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DST_ASAN=ON -DST_UBSAN=ON -DST_WERROR=ON >/dev/null

@@ -15,6 +15,7 @@
 
 int st_api_register_push(st_app_t *app);
 int st_api_register_query(st_app_t *app);
+int st_api_register_meta(st_app_t *app);
 
 static bool tenant_char_ok(unsigned char c)
 {
@@ -130,6 +131,7 @@ static void handle_flush(st_http_req_t *r, void *arg)
 int st_api_register(st_app_t *app)
 {
     st_http_server_t *h = app->http;
+    ST_TRY(st_api_register_meta(app)); /* index, Drilldown, legacy, tail, /config?mode= (api_meta.c) */
     ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/ready", handle_ready, app));
     ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/metrics", handle_metrics, app));
     ST_TRY(st_http_route(h, ST_HTTP_GET, "/config", handle_config, app));

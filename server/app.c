@@ -10,6 +10,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -34,6 +38,7 @@ static void on_http_closed(void *arg)
         app->exit_code = 1;
     }
     st_api_push_close(app);
+    st_api_lifecycle_stop(app);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
 }
@@ -54,6 +59,49 @@ static double gauge_uptime(void *arg)
 {
     st_app_t *app = arg;
     return (double)(st_now_ns() - app->started_ns) / 1e9;
+}
+
+void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts_t *io)
+{
+    *io = (st_ingester_opts_t){
+        .wal_dir = c->ingester.wal.dir,
+        .chunks_dir = c->storage_config.filesystem.directory,
+        .block_size = c->ingester.chunk_block_size,
+        .target_size = c->ingester.chunk_target_size,
+        .zstd_level = c->ingester.zstd_level,
+        .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
+        .idle_period_ns = c->ingester.chunk_idle_period_ns,
+        .flush_check_period_ns = c->ingester.flush_check_period_ns,
+        .wal_segment_size = c->ingester.wal.segment_size,
+        .wal_max_pending = c->ingester.wal.max_pending_bytes,
+        .wal_max_size = c->ingester.wal.max_size,
+        .index = ix,
+        .limits = {.tenant_rate = c->limits_config.ingestion_rate_mb * 1048576.0,
+                   .tenant_burst = c->limits_config.ingestion_burst_size_mb * 1048576.0,
+                   .stream_rate = (double)c->limits_config.per_stream_rate_limit,
+                   .stream_burst = (double)c->limits_config.per_stream_rate_limit_burst,
+                   .max_streams = c->limits_config.max_global_streams_per_user,
+                   .memory_budget = c->ingester.memory_budget,
+                   .tenant_memory_budget = c->limits_config.memory_budget_per_tenant}};
+}
+
+int st_datadir_lock(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/strata.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? ST_EBADSTATE : -e;
+    }
+    return fd;
+}
+
+int st_app_ingest_wait(void *ingester, st_push_t *p)
+{
+    return st_ingester_push_wait(ingester, p);
 }
 
 int st_app_serve(st_app_t *app)
@@ -78,31 +126,42 @@ int st_app_serve(st_app_t *app)
                      st_strerror(rc));
         return 1;
     }
+    if ((app->datadir_lock = st_datadir_lock(c->common.path_prefix)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"%s\" path=\"%s\"",
+                     app->datadir_lock == ST_EBADSTATE ? "data directory in use by another strata process"
+                                                       : "cannot lock the data directory",
+                     c->common.path_prefix);
+        return 1;
+    }
     if ((rc = st_index_open(c->storage_config.lmdb.directory, c->storage_config.lmdb.map_size, &app->index)) < 0) {
         ST_LOG_ERROR("server", "msg=\"cannot open index\" path=\"%s\" err=\"%s\"", c->storage_config.lmdb.directory,
                      st_strerror(rc));
         return 1;
     }
-    st_ingester_opts_t io = {.wal_dir = c->ingester.wal.dir,
-                             .chunks_dir = c->storage_config.filesystem.directory,
-                             .block_size = c->ingester.chunk_block_size,
-                             .target_size = c->ingester.chunk_target_size,
-                             .zstd_level = c->ingester.zstd_level,
-                             .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
-                             .idle_period_ns = c->ingester.chunk_idle_period_ns,
-                             .flush_check_period_ns = c->ingester.flush_check_period_ns,
-                             .wal_segment_size = c->ingester.wal.segment_size,
-                             .wal_max_pending = c->ingester.wal.max_pending_bytes,
-                             .wal_max_size = c->ingester.wal.max_size,
-                             .index = app->index,
-                             .on_complete = st_api_push_on_complete,
-                             .arg = app};
+    st_ingester_opts_t io;
+    st_app_ingester_opts(c, app->index, &io);
+    io.on_complete = st_api_push_on_complete;
+    io.arg = app;
     if ((rc = st_api_push_init(app)) < 0) return 1;
     if ((rc = st_ingester_open(&io, &app->ingester)) < 0) {
         ST_LOG_ERROR("server", "msg=\"cannot open ingester\" err=\"%s\"", st_strerror(rc));
         return 1;
     }
+    char lerr[16384];
+    if ((rc = st_lifecycle_config_parse(c, &app->lc, lerr, sizeof lerr)) < 0) {
+        ST_LOG_ERROR("server", "msg=\"invalid lifecycle configuration\" err=\"%s\"", lerr);
+        return 1;
+    }
+    if (app->lc->s3.bucket[0]) {
+        char cache[1100];
+        snprintf(cache, sizeof cache, "%s/cache", c->common.path_prefix);
+        if ((rc = st_lc_reader_new(app->lc, cache, 0, &app->reader)) < 0)
+            ST_LOG_WARN("server", "msg=\"cannot read chunks stored in S3\" err=\"%s\"", st_strerror(rc));
+    }
     st_querier_opts_t qo = {.index = app->index,
+                            .fetch = app->reader ? st_lc_reader_fetch : NULL,
+                            .fetch_arg = app->reader,
+                            .apply_deletes = strcmp(c->limits_config.deletion_mode, "disabled") != 0,
                             .ingester = app->ingester,
                             .chunks_dir = c->storage_config.filesystem.directory,
                             .max_query_series = c->limits_config.max_query_series,
@@ -121,7 +180,10 @@ int st_app_serve(st_app_t *app)
         st_ingester_close(app->ingester, false);
         return 1;
     }
-    if ((rc = st_api_register(app)) < 0) return 1;
+    if ((rc = st_api_register(app)) < 0 || (rc = st_api_register_lifecycle(app)) < 0 ||
+        (rc = st_api_register_delete(app)) < 0)
+        return 1;
+    st_api_lifecycle_start(app);
     uv_signal_init(app->loop, &app->sigterm);
     uv_signal_init(app->loop, &app->sigint);
     app->sigterm.data = app->sigint.data = app;
@@ -133,7 +195,10 @@ int st_app_serve(st_app_t *app)
     uv_run(app->loop, UV_RUN_DEFAULT);
     st_http_server_destroy(app->http);
     st_querier_free(app->querier);
+    st_lc_reader_free(app->reader);
+    st_lifecycle_config_free(app->lc);
     st_index_close(app->index);
+    close(app->datadir_lock);
     uv_loop_close(app->loop);
     ST_LOG_INFO("server", "msg=\"stopped\" exit_code=%d", app->exit_code);
     return app->exit_code;

@@ -7,6 +7,7 @@
 #include "http/http.h"
 #include "index/index.h"
 #include "ingester/ingester.h"
+#include "lifecycle/lifecycle.h"
 #include "querier/querier.h"
 
 #include <pthread.h>
@@ -29,6 +30,13 @@ typedef struct st_app {
     _Atomic int state;         /* 0 starting, 1 ready, 2 stopping */
     int64_t started_ns;
     int exit_code;
+    int datadir_lock;          /* fd holding <path_prefix>/strata.lock */
+    /* lifecycle */
+    st_lc_config_t *lc;       /* parsed lifecycle: section (never NULL once serving) */
+    st_lc_reader_t *reader;   /* reads chunks stored in S3 (NULL without lifecycle.s3) */
+    uv_timer_t lc_timer;
+    bool lc_timer_on, lc_running;
+    int64_t lc_last_moves;    /* last run with tier moves (ns) */
 } st_app_t;
 
 enum { ST_APP_STARTING = 0, ST_APP_READY = 1, ST_APP_STOPPING = 2 };
@@ -43,6 +51,22 @@ void st_api_push_close(st_app_t *app);
 /* Resolves the request's tenant (auth_enabled semantics). On failure it has already responded
  * (401 "no org id", 400 for an invalid id) and returns false. out holds 151 bytes. */
 bool st_api_tenant(st_app_t *app, st_http_req_t *r, char *out);
+
+/* Lifecycle inside serve (api_lifecycle.c). */
+int st_api_lifecycle_start(st_app_t *app);
+void st_api_lifecycle_stop(st_app_t *app);
+int st_api_register_lifecycle(st_app_t *app);
+/* Loki's delete API (api_delete.c). */
+int st_api_register_delete(st_app_t *app);
+
+/* Ingester options from the configuration (shared by serve and offline commands that ingest). */
+void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts_t *io);
+/* Takes the exclusive lock of the data directory (<path_prefix>/strata.lock) that one strata serve (or
+ * an offline command that writes through the ingester) holds while it runs. Returns the lock's file
+ * descriptor (kept open to hold it), ST_EBADSTATE when another process holds it, or -errno. */
+int st_datadir_lock(const char *dir);
+/* st_lc_run_opts_t.ingest for an open ingester: st_ingester_push_wait. */
+int st_app_ingest_wait(void *ingester, st_push_t *p);
 
 /* Runs the server until SIGTERM/SIGINT. Returns the process exit code. */
 int st_app_serve(st_app_t *app);

@@ -5,10 +5,14 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/timeutil.h"
+#include "objstore/objstore.h"
+#include "lifecycle/lifecycle.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const usage_main =
     "Strata: log aggregation with tiered lifecycle, compatible with Loki's HTTP API.\n"
@@ -18,6 +22,7 @@ static const char *const usage_main =
     "Commands:\n"
     "  serve             run the server (HTTP API on server.http_listen_port, default 127.0.0.1:3100)\n"
     "  check-config      validate a configuration file and print every problem with file, line and key\n"
+    "  lifecycle run     move chunks between tiers and delete them per retention policy (cron/CronJob)\n"
     "  config-reference  print every configuration key with its default and description\n"
     "  version           print the version\n"
     "  help <command>    show help for a command\n"
@@ -46,6 +51,20 @@ static const char *const usage_check =
     "Validates the configuration (file plus overrides) and prints each problem as\n"
     "  <file>:<line>: <key>: <message>\n"
     "Exits 0 when valid, 1 otherwise. With no file it checks the embedded default.\n";
+
+static const char *const usage_lifecycle =
+    "Usage: strata lifecycle run [--dry-run] [--now=<RFC3339>] [--quiet] [-config.file=PATH] [-<key>=<value> ...]\n"
+    "\n"
+    "Runs the lifecycle once over the data directory of the configuration: chunks move from the hot tier\n"
+    "to S3 Standard, Glacier and Deep Archive and are deleted as their policy says (the lifecycle: section;\n"
+    "see docs/lifecycle.md). Only one run at a time holds the lease; a second one exits 3. A run killed at\n"
+    "any point is completed by the next one.\n"
+    "\n"
+    "Flags:\n"
+    "  --dry-run        print the plan (what moves where, bytes, objects, requests, cost) and change nothing\n"
+    "  --now=TIME       evaluate as of TIME (RFC3339 or Unix seconds) instead of the current time\n"
+    "  --quiet          no progress lines\n"
+    "  -config.file=PATH, -config.expand-env=true, -<key>=<value> as for serve\n";
 
 typedef struct {
     const char *config_file;
@@ -135,6 +154,12 @@ static int load_config(const flags_t *f, st_config_t *cfg)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    st_lc_config_t *lc = NULL;
+    if (st_lifecycle_config_parse(cfg, &lc, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    st_lifecycle_config_free(lc);
     return 0;
 }
 
@@ -175,6 +200,108 @@ static int cmd_check(int argc, char **argv)
     return rc;
 }
 
+static int cmd_lifecycle(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        fputs(usage_lifecycle, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "run") != 0) {
+        fprintf(stderr, "strata lifecycle: unknown subcommand \"%s\"\n\n%s", argv[0], usage_lifecycle);
+        return 2;
+    }
+    bool dry = false, quiet = false;
+    const char *now_s = NULL;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-dry-run") == 0) dry = true;
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strncmp(argv[i], "--now=", 6) == 0) now_s = argv[i] + 6;
+        else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) now_s = argv[++i];
+        else rest[nrest++] = argv[i];
+    }
+    flags_t f = {0};
+    int rc = parse_flags(nrest, rest, &f);
+    if (rc == 0 && f.help) {
+        fputs(usage_lifecycle, stdout);
+        free_flags(&f);
+        free(rest);
+        return 0;
+    }
+    static st_config_t cfg;
+    if (rc == 0) rc = load_config(&f, &cfg);
+    int64_t now = st_now_ns();
+    if (rc == 0 && now_s && st_parse_query_time(st_cstr(now_s), &now) < 0) {
+        fprintf(stderr, "strata lifecycle: --now: cannot parse \"%s\" (RFC3339 or Unix seconds)\n", now_s);
+        rc = 2;
+    }
+    st_lc_config_t *lc = NULL;
+    st_index_t *ix = NULL;
+    char err[16384];
+    if (rc == 0 && st_lifecycle_config_parse(&cfg, &lc, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = 1;
+    }
+    if (rc == 0 && lc->npolicies == 0) {
+        fprintf(stderr, "strata lifecycle: the configuration has no lifecycle policies; nothing to do\n");
+    }
+    if (rc == 0) {
+        st_log_set_level(cfg.server.log_level);
+        int irc = st_index_open(cfg.storage_config.lmdb.directory, cfg.storage_config.lmdb.map_size, &ix);
+        if (irc < 0) {
+            fprintf(stderr, "strata lifecycle: cannot open the index at %s: %s\n", cfg.storage_config.lmdb.directory,
+                    st_strerror(irc));
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        st_lc_run_opts_t o = {.cfg = &cfg, .lc = lc, .index = ix, .now_ns = now, .dry_run = dry,
+                              .progress = quiet ? NULL : stderr, .plan = stdout};
+        /* The CloudWatch import writes through an ingester of our own, which needs the data directory
+         * to itself; while strata serve holds it, the server's lifecycle worker imports instead. */
+        int lock = -1;
+        st_ingester_t *ing = NULL;
+        if (!dry && st_lc_wants_ingest(lc)) {
+            lock = st_datadir_lock(cfg.common.path_prefix);
+            st_ingester_opts_t io;
+            st_app_ingester_opts(&cfg, ix, &io);
+            int orc = lock >= 0 ? st_ingester_open(&io, &ing) : lock;
+            if (orc == 0) {
+                o.ingest = st_app_ingest_wait;
+                o.ingest_arg = ing;
+            } else if (!quiet) {
+                fprintf(stderr, "strata lifecycle: %s; the CloudWatch import is left to it\n",
+                        orc == ST_EBADSTATE ? "strata serve holds the data directory"
+                                            : "cannot open the ingester for the CloudWatch import");
+            }
+        }
+        st_lc_report_t rep;
+        int lrc = st_lifecycle_run(&o, &rep);
+        int crc = ing ? st_ingester_close(ing, true) : 0;
+        if (crc < 0 && lrc >= 0) lrc = crc;
+        if (lock >= 0) close(lock);
+        if (lrc == ST_EBADSTATE) {
+            fprintf(stderr, "strata lifecycle: another run holds the lease on %s; not running\n", cfg.common.path_prefix);
+            rc = 3;
+        } else if (lrc < 0) {
+            fprintf(stderr, "strata lifecycle: run failed: %s\n", st_s3_strerror(lrc));
+            rc = 1;
+        } else {
+            if (!dry)
+                printf("done: %llu objects written, %llu deleted, %llu requests, %llu failures\n",
+                       (unsigned long long)rep.packs_written, (unsigned long long)rep.objects_deleted,
+                       (unsigned long long)rep.requests, (unsigned long long)rep.failures);
+            rc = rep.failures ? 1 : 0;
+        }
+    }
+    st_index_close(ix);
+    st_lifecycle_config_free(lc);
+    free_flags(&f);
+    free(rest);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -186,6 +313,7 @@ int main(int argc, char **argv)
         if (strcmp(cmd, "help") == 0 && argc > 2) {
             if (strcmp(argv[2], "serve") == 0) fputs(usage_serve, stdout);
             else if (strcmp(argv[2], "check-config") == 0) fputs(usage_check, stdout);
+            else if (strcmp(argv[2], "lifecycle") == 0) fputs(usage_lifecycle, stdout);
             else {
                 fprintf(stderr, "strata: unknown command \"%s\"\n", argv[2]);
                 return 2;
@@ -201,6 +329,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "check-config") == 0) return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "lifecycle") == 0) return cmd_lifecycle(argc - 2, argv + 2);
     if (strcmp(cmd, "config-reference") == 0) {
         if (argc > 2 && strcmp(argv[2], "--markdown") == 0) st_config_print_markdown(stdout);
         else st_config_print_reference(stdout);

@@ -120,6 +120,31 @@ void st_block_free(st_block_t *b)
     memset(b, 0, sizeof *b);
 }
 
+void st_block_drop(st_block_t *b, const uint8_t *drop)
+{
+    /* entries keep their order; their bytes move down over the dropped ones (never up) */
+    char *lines = (char *)(uintptr_t)b->lines, *md = (char *)(uintptr_t)b->md;
+    uint32_t w = 0, lo = 0, mo = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint32_t ls = b->line_off[i], ll = b->line_off[i + 1] - ls;
+        uint32_t ms = b->md_off ? b->md_off[i] : 0, ml = b->md_off ? b->md_off[i + 1] - ms : 0;
+        if (drop[i]) continue;
+        b->ts[w] = b->ts[i];
+        if (lo != ls) memmove(lines + lo, lines + ls, ll);
+        b->line_off[w] = lo;
+        lo += ll;
+        if (b->md_off) {
+            if (mo != ms) memmove(md + mo, md + ms, ml);
+            b->md_off[w] = mo;
+            mo += ml;
+        }
+        w++;
+    }
+    b->line_off[w] = lo;
+    if (b->md_off) b->md_off[w] = mo;
+    b->n = w;
+}
+
 static int block_grow(st_block_t *b, uint32_t n, bool md)
 {
     if (n + 1 > b->cap || (md && b->md_off == NULL)) {

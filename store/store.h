@@ -60,6 +60,8 @@ static inline st_entry_t st_block_entry(const st_block_t *b, uint32_t i)
     return e;
 }
 
+/* Removes the entries i with drop[i] != 0 from a decoded block, in place (order kept). */
+void st_block_drop(st_block_t *b, const uint8_t *drop);
 /* Encodes entries (which must be sorted by ts) into the uncompressed block layout, appended to out. */
 int st_block_encode(const st_entry_t *e, size_t n, st_buf_t *out);
 /* Decodes an uncompressed block. min_ts is the block's minimum from its metadata. */

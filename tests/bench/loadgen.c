@@ -4,7 +4,10 @@
  * starts so the generator costs little CPU while measuring.
  *
  * Usage: strata-loadgen -port N [-lines 1000000] [-conns 4] [-batch 1000] [-jobs 16] [-hosts 8]
- *                       [-loghub DIR] [-raw FILE]   (-raw writes the raw lines, for zstd/rg baselines) */
+ *                       [-format json|proto|otlp] [-loghub DIR] [-raw FILE]
+ * -format proto sends Loki's protobuf PushRequest in a snappy block (as Alloy/Promtail do), otlp sends
+ * OTLP/HTTP protobuf ExportLogsServiceRequest to /otlp/v1/logs; -raw writes the raw lines (for the
+ * zstd/rg baselines). jobs x hosts is the number of streams. */
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/timeutil.h"
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <snappy-c.h>
 #include <unistd.h>
 
 typedef struct {
@@ -32,6 +36,24 @@ static long total_lines = 1000000;
 static int conns = 4, batch = 1000, njobs = 16, nhosts = 8;
 static const char *loghub = "../shared/data/loghub";
 static const char *rawfile = NULL;
+static const char *format = "json";
+
+/* ---- protobuf wire format, written by hand (no schema compiler needed for a load generator) ---- */
+
+static void pb_varint(st_buf_t *b, uint64_t v) { st_buf_put_uvarint(b, v); }
+static void pb_tag(st_buf_t *b, unsigned field, unsigned wire) { pb_varint(b, (uint64_t)field << 3 | wire); }
+static void pb_bytes(st_buf_t *b, unsigned field, const void *p, size_t n)
+{
+    pb_tag(b, field, 2);
+    pb_varint(b, n);
+    st_buf_append(b, p, n);
+}
+static void pb_msg(st_buf_t *b, unsigned field, const st_buf_t *m) { pb_bytes(b, field, m->data ? m->data : "", m->len); }
+static void pb_fixed64(st_buf_t *b, unsigned field, uint64_t v)
+{
+    pb_tag(b, field, 1);
+    st_buf_put_u64le(b, v);
+}
 
 static st_buf_t *bodies;
 static size_t nbodies;
@@ -141,9 +163,9 @@ static void *sender(void *arg)
         size_t i = atomic_fetch_add(&next_body, 1);
         if (i >= nbodies) break;
         st_buf_t *b = &bodies[i];
-        int hn = snprintf(hdr, sizeof hdr,
-                          "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                          "Content-Length: %zu\r\n\r\n",
+        bool js = strcmp(format, "json") == 0, ot = strcmp(format, "otlp") == 0;
+        int hn = snprintf(hdr, sizeof hdr, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                          ot ? "/otlp/v1/logs" : "/loki/api/v1/push", js ? "application/json" : "application/x-protobuf",
                           b->len);
         if (write(fd, hdr, (size_t)hn) != hn) break;
         size_t off = 0;
@@ -186,6 +208,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-hosts")) nhosts = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-loghub")) loghub = argv[i + 1];
         else if (!strcmp(argv[i], "-raw")) rawfile = argv[i + 1];
+        else if (!strcmp(argv[i], "-format")) format = argv[i + 1];
         else {
             fprintf(stderr, "unknown flag %s\n", argv[i]);
             return 2;
@@ -209,40 +232,116 @@ int main(int argc, char **argv)
         for (int h = 0; h < nhosts; h++) pos[j * nhosts + h] = (size_t)h * 250;
     long emitted = 0;
     uint64_t raw_bytes = 0;
+    bool proto = strcmp(format, "proto") == 0, otlp = strcmp(format, "otlp") == 0;
+    st_buf_t msg = ST_BUF_INIT, sub = ST_BUF_INIT, ent = ST_BUF_INIT, ts = ST_BUF_INIT, kv = ST_BUF_INIT,
+             any = ST_BUF_INIT, scope = ST_BUF_INIT;
     for (size_t b = 0; b < nbodies; b++) {
         int j = (int)(b % (size_t)njobs);
         st_buf_t *o = &bodies[b];
-        st_buf_puts(o, "{\"streams\":[");
+        st_buf_reset(&msg);
+        if (!proto && !otlp) st_buf_puts(o, "{\"streams\":[");
         for (int h = 0; h < nhosts; h++) {
-            if (h) st_buf_putc(o, ',');
-            st_buf_printf(o, "{\"stream\":{\"job\":\"%s\",\"host\":\"host-%d\",\"env\":\"bench\"},\"values\":[",
-                          corp[j].name, h);
+            char labels[256];
+            snprintf(labels, sizeof labels, "{env=\"bench\", host=\"host-%d\", job=\"%s\"}", h, corp[j].name);
+            if (proto) {
+                st_buf_reset(&sub);
+                pb_bytes(&sub, 1, labels, strlen(labels));
+            } else if (otlp) {
+                /* ResourceLogs{resource{attributes: service.name=job, service.instance.id=host}, scope_logs{log_records}} */
+                st_buf_reset(&sub);
+                st_buf_reset(&kv);
+                char host[32];
+                snprintf(host, sizeof host, "host-%d", h);
+                st_buf_t tmp = ST_BUF_INIT;
+                pb_bytes(&kv, 1, "service.name", 12);
+                st_buf_reset(&any);
+                pb_bytes(&any, 1, corp[j].name, strlen(corp[j].name));
+                pb_msg(&kv, 2, &any);
+                pb_msg(&tmp, 1, &kv);
+                st_buf_reset(&kv);
+                pb_bytes(&kv, 1, "service.instance.id", 19);
+                st_buf_reset(&any);
+                pb_bytes(&any, 1, host, strlen(host));
+                pb_msg(&kv, 2, &any);
+                pb_msg(&tmp, 1, &kv);
+                pb_msg(&sub, 1, &tmp); /* resource */
+                st_buf_free(&tmp);
+                st_buf_reset(&scope);
+            } else {
+                if (h) st_buf_putc(o, ',');
+                st_buf_printf(o, "{\"stream\":{\"job\":\"%s\",\"host\":\"host-%d\",\"env\":\"bench\"},\"values\":[",
+                              corp[j].name, h);
+            }
             for (long k = 0; k < per_req_host; k++) {
                 size_t *p = &pos[j * nhosts + h];
                 const char *line = corp[j].lines[*p % corp[j].n];
                 (*p)++;
-                int64_t ts = t0 + (int64_t)emitted * step;
+                int64_t t = t0 + (int64_t)emitted * step;
                 emitted++;
-                if (k) st_buf_putc(o, ',');
-                st_buf_printf(o, "[\"%lld\",", (long long)ts);
-                st_json_put_cstr(o, line);
-                st_buf_putc(o, ']');
-                raw_bytes += strlen(line);
+                size_t ll = strlen(line);
+                if (proto) {
+                    st_buf_reset(&ent);
+                    st_buf_reset(&ts);
+                    pb_tag(&ts, 1, 0);
+                    pb_varint(&ts, (uint64_t)(t / 1000000000));
+                    pb_tag(&ts, 2, 0);
+                    pb_varint(&ts, (uint64_t)(t % 1000000000));
+                    pb_msg(&ent, 1, &ts);
+                    pb_bytes(&ent, 2, line, ll);
+                    pb_msg(&sub, 2, &ent);
+                } else if (otlp) {
+                    st_buf_reset(&ent);
+                    pb_fixed64(&ent, 1, (uint64_t)t);
+                    st_buf_reset(&any);
+                    pb_bytes(&any, 1, line, ll);
+                    pb_msg(&ent, 5, &any);
+                    pb_msg(&scope, 2, &ent);
+                } else {
+                    if (k) st_buf_putc(o, ',');
+                    st_buf_printf(o, "[\"%lld\",", (long long)t);
+                    st_json_put_cstr(o, line);
+                    st_buf_putc(o, ']');
+                }
+                raw_bytes += ll;
                 if (raw) {
                     fputs(line, raw);
                     fputc('\n', raw);
                 }
             }
+            if (proto) pb_msg(&msg, 1, &sub);
+            else if (otlp) {
+                pb_msg(&sub, 2, &scope);
+                pb_msg(&msg, 1, &sub);
+            } else st_buf_puts(o, "]}");
+        }
+        if (proto) {
+            size_t cap = snappy_max_compressed_length(msg.len);
+            st_buf_reserve(o, cap);
+            size_t out = cap;
+            if (snappy_compress(msg.data, msg.len, o->data, &out) != SNAPPY_OK) {
+                fprintf(stderr, "snappy failed\n");
+                return 1;
+            }
+            o->len = out;
+        } else if (otlp) {
+            st_buf_append(o, msg.data, msg.len);
+        } else {
             st_buf_puts(o, "]}");
         }
-        st_buf_puts(o, "]}");
     }
+    st_buf_free(&msg);
+    st_buf_free(&sub);
+    st_buf_free(&ent);
+    st_buf_free(&ts);
+    st_buf_free(&kv);
+    st_buf_free(&any);
+    st_buf_free(&scope);
     if (raw) fclose(raw);
     uint64_t body_bytes = 0;
     for (size_t b = 0; b < nbodies; b++) body_bytes += bodies[b].len;
-    fprintf(stderr, "loadgen: %ld lines (%s corpus, %d jobs x %d hosts), %zu requests, %.1f MB raw, %.1f MB JSON\n",
-            emitted, nc && strncmp(corp[0].name, "gen", 3) ? "loghub" : "generated", njobs, nhosts, nbodies,
-            raw_bytes / 1e6, body_bytes / 1e6);
+    fprintf(stderr, "loadgen: %ld lines (%s corpus, %d jobs x %d hosts = %d streams), %zu %s requests, %.1f MB raw, %.1f MB of bodies\n",
+            emitted, nc && strncmp(corp[0].name, "gen", 3) ? "loghub" : "generated", njobs, nhosts, njobs * nhosts, nbodies,
+            format, raw_bytes / 1e6, body_bytes / 1e6);
     pthread_t th[64];
     if (conns > 64) conns = 64;
     int64_t s = st_mono_ns();

@@ -17,7 +17,9 @@ trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 "$BIN" serve -common.path_prefix="$WORK/data" -server.http_listen_port="$PORT" -server.log_level=warn \
-  -limits_config.max_query_length=0s 2>"$WORK/strata.log" &
+  -limits_config.max_query_length=0s -limits_config.ingestion_rate_mb=10000 \
+  -limits_config.ingestion_burst_size_mb=10000 -limits_config.per_stream_rate_limit=10GB \
+  -limits_config.per_stream_rate_limit_burst=10GB 2>"$WORK/strata.log" &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null || { cat "$WORK/strata.log"; exit 1; }
@@ -75,4 +77,41 @@ if command -v rg >/dev/null; then
 fi
 t0=$(date +%s.%N); zstd -3 -q -c "$WORK/raw.log" >/dev/null; t1=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" -v r="$RAW_BYTES" 'BEGIN { printf "zstd -3 compress                   %7.3f s  %8.2f MB/s\n", b-a, r/(b-a)/1e6 }'
+
+echo "== metric queries (warm; best of 3; range queries use the API's default step, (end-start)/250)"
+# qm NAME QUERY [ENDPOINT]: query_range over [START, END], or /query at END with ENDPOINT=query
+qm() {
+  local name=$1 query=$2 ep=${3:-query_range} best="" out t
+  for _ in 1 2 3; do
+    if [ "$ep" = query ]; then
+      out=$(curl -sf -G "http://127.0.0.1:$PORT/loki/api/v1/query" --data-urlencode "query=$query" \
+        --data-urlencode "time=$END" -w '\n%{time_total}')
+    else
+      out=$(curl -sf -G "http://127.0.0.1:$PORT/loki/api/v1/query_range" --data-urlencode "query=$query" \
+        --data-urlencode "start=$START" --data-urlencode "end=$END" -w '\n%{time_total}')
+    fi
+    t=$(echo "$out" | tail -n1)
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; BODY=$(echo "$out" | head -n -1); fi
+  done
+  echo "$BODY" | python3 -c '
+import json, sys
+name, t = sys.argv[1], float(sys.argv[2])
+d = json.load(sys.stdin)["data"]
+s = d["stats"]["summary"]
+res = d["result"]
+pts = sum(len(x.get("values", [1])) for x in res) if d["resultType"] in ("matrix", "vector") else 1
+print("%-64s %7.3f s  %6.1f M lines/s  %d series, %d points  (%d lines)" % (name, t, s["totalLinesProcessed"] / t / 1e6,
+      len(res) if d["resultType"] != "scalar" else 0, pts, s["totalLinesProcessed"]))' "$name" "$best"
+}
+qm 'sum by (job) (rate({env="bench"}[1m]))' 'sum by (job) (rate({env="bench"}[1m]))'
+qm 'sum by (job) (count_over_time({env="bench"} |= "error" [1m]))' 'sum by (job) (count_over_time({env="bench"} |= "error" [1m]))'
+qm 'sum by (job, host) (bytes_over_time({env="bench"}[5m]))' 'sum by (job, host) (bytes_over_time({env="bench"}[5m]))'
+qm 'count_over_time({env="bench"}[1m])  (no grouping: 128 streams)' 'count_over_time({env="bench"}[1m])'
+qm 'topk(3, sum by (job) (rate({env="bench"}[5m])))' 'topk(3, sum by (job) (rate({env="bench"}[5m])))'
+qm 'sum(rate({env="bench"} |= "error" [1m])) / sum(rate({env="bench"}[1m]))' \
+  'sum(rate({env="bench"} |= "error" [1m])) / sum(rate({env="bench"}[1m]))'
+qm 'sum by (job) (count_over_time({env="bench"} | logfmt [1m]))  (parser on every line)' \
+  'sum by (job) (count_over_time({env="bench"} | logfmt [1m]))'
+qm 'instant: sum by (job) (count_over_time({env="bench"}[3h]))' 'sum by (job) (count_over_time({env="bench"}[3h]))' query
+echo "peak RSS after metric queries: $(( $(peak_rss) / 1024 )) MiB"
 kill -TERM $PID; wait $PID || true

@@ -74,6 +74,8 @@ static void test_format(void **state)
     assert_string_equal(b, "2024-08-21T11:33:20Z");
     st_format_rfc3339_sec(INT64_C(1724240000999999999), b);
     assert_string_equal(b, "2024-08-21T11:33:20Z");
+    st_format_rfc3339_sec(INT64_MIN, b); /* no overflow at the edge of int64 nanoseconds */
+    assert_string_equal(b, "1677-09-21T00:12:43Z");
     st_format_go_duration(721 * 3600 * ST_NS_PER_SEC, b);
     assert_string_equal(b, "721h0m0s");
     st_format_go_duration(1500 * ST_NS_PER_MS, b);

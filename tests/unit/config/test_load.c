@@ -99,6 +99,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.limits_config.max_label_name_length, 1024);
     assert_int_equal(c.limits_config.max_label_value_length, 2048);
     assert_int_equal(c.querier.max_concurrent, 4);
+    assert_true(c.querier.tail_max_duration_ns == HOUR);
     assert_int_equal(st_config_finish(&c, err, sizeof err), 0);
 
     /* An empty file, a comment-only file and an explicit null document all give the defaults. */
@@ -168,6 +169,8 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "distributor:\n"
                                 "  max_recv_msg_size: 50MiB\n"
                                 "  max_decompressed_size: 1GB\n"
+                                "  otlp_config:\n"
+                                "    default_resource_attributes_as_index_labels: service.name,k8s.pod.name\n"
                                 "ingester:\n"
                                 "  chunk_block_size: 128KiB\n"
                                 "  chunk_target_size: 2MiB\n"
@@ -220,8 +223,16 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "  per_stream_rate_limit_burst: 2MB\n"
                                 "  max_global_streams_per_user: 100\n"
                                 "  memory_budget_per_tenant: 64MiB\n"
+                                "  discover_service_name: \"app, job\"\n"
+                                "  discover_log_levels: false\n"
+                                "  deletion_mode: filter-only\n"
                                 "querier:\n"
-                                "  max_concurrent: 8\n";
+                                "  max_concurrent: 8\n"
+                                "  tail_max_duration: 30m\n"
+                                "compactor:\n"
+                                "  delete_request_cancel_period: 1h\n"
+                                "  delete_max_interval: 12h\n"
+                                "  compaction_interval: 5m\n";
 
 static void test_full_file(void **state)
 {
@@ -260,6 +271,10 @@ static void test_full_file(void **state)
     assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2000000);
     assert_int_equal(c.limits_config.max_global_streams_per_user, 100);
     assert_int_equal(c.limits_config.memory_budget_per_tenant, 64u << 20);
+    assert_string_equal(c.distributor.otlp_config.default_resource_attributes_as_index_labels,
+                        "service.name,k8s.pod.name");
+    assert_string_equal(c.limits_config.discover_service_name, "app, job");
+    assert_false(c.limits_config.discover_log_levels);
     assert_string_equal(c.storage_config.filesystem.directory, "/chunks");
     assert_string_equal(c.storage_config.lmdb.directory, "/index");
     assert_true(c.storage_config.lmdb.map_size == (size_t)16 << 30);
@@ -290,6 +305,11 @@ static void test_full_file(void **state)
     assert_int_equal(c.limits_config.max_label_name_length, 512);
     assert_int_equal(c.limits_config.max_label_value_length, 4096);
     assert_int_equal(c.querier.max_concurrent, 8);
+    assert_true(c.querier.tail_max_duration_ns == 30 * MIN);
+    assert_string_equal(c.limits_config.deletion_mode, "filter-only");
+    assert_true(c.compactor.delete_request_cancel_period_ns == 60 * MIN);
+    assert_true(c.compactor.delete_max_interval_ns == 12 * 60 * MIN);
+    assert_true(c.compactor.compaction_interval_ns == 5 * MIN);
 
     /* Every key of the table differs from its default, i.e. the file really sets every key
      * (log_format and chunk_encoding have a single legal value). */
