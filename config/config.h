@@ -28,6 +28,7 @@ typedef struct {
     /* top level */
     bool auth_enabled;        /* auth_enabled: false -> every request is tenant auth.no_auth_tenant */
     char no_auth_tenant[151]; /* default "fake" */
+    char auth_credentials_file[1024]; /* "" = no HTTP authentication */
 
     struct {
         char http_listen_address[256];        /* default "127.0.0.1" */

@@ -53,6 +53,9 @@ const st_cfg_key_t st_cfg_keys[] = {
          "Require X-Scope-OrgID on every request; when false every request belongs to auth.no_auth_tenant."),
     STR("auth.no_auth_tenant", no_auth_tenant, "fake", 1, st_cfg_check_tenant,
         "Tenant used when auth_enabled is false (tenant ID rules: 1-150 bytes of A-Za-z0-9!-_.*'())."),
+    STR("auth.credentials_file", auth_credentials_file, "", 0, NULL,
+        "Basic/Bearer credentials and the tenants each may use (format in docs/security.md; hashes from "
+        "`strata auth hash`). Empty: no authentication (put a proxy in front)."),
 
     STR("server.http_listen_address", server.http_listen_address, "127.0.0.1", 0, NULL,
         "Address the HTTP server binds to (empty: all interfaces)."),

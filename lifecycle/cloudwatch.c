@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -555,6 +556,15 @@ static int state_put_del(lc_run_t *r, const char *put_key, const st_buf_t *val, 
     return rc;
 }
 
+/* Sampling for intents: after taking the event at idx (the taken-th sample) of n, the index of the next
+ * one; MAX_SAMPLES spread evenly over the batch, its first and last event included. */
+static size_t next_sample(size_t idx, size_t taken, size_t n)
+{
+    if (n <= 1) return SIZE_MAX;
+    size_t spread = (taken * (n - 1) + MAX_SAMPLES - 2) / (MAX_SAMPLES - 1);
+    return spread > idx + 1 ? spread : idx + 1;
+}
+
 /* ---- small JSON readers for our own state records ---- */
 
 static int jr_i64(st_json_t *j, int64_t *out)
@@ -756,7 +766,7 @@ static int resume_ship(cw_t *w)
 {
     kv_list_t l = {ST_BUF_INIT};
     int rc = scan_state(w->r, "cw/pending/", &l);
-    st_reader_t rd = st_reader(l.keys.data, l.keys.len);
+    st_reader_t rd = st_reader(l.keys.data ? l.keys.data : "", l.keys.len);
     while (rc == 0 && st_reader_left(&rd) > 0) {
         st_str_t k = st_read_lstr(&rd), v = st_read_lstr(&rd);
         if (rd.err) break;
@@ -872,8 +882,7 @@ static int ship_before(void *arg, const st_cw_batch_t *b)
         if (idx == next) {
             rc = st_u64vec_push(&in.samples, event_hash(wd->w, wd->ev[i].timestamp_ms, wd->ev[i].message));
             taken++;
-            next =
-                b->nevents <= 1 ? SIZE_MAX : (taken * (b->nevents - 1) + MAX_SAMPLES - 2) / (MAX_SAMPLES - 1);
+            next = next_sample(idx, taken, b->nevents);
         }
         idx++;
     }
@@ -977,13 +986,6 @@ static int window_flush(window_t *wd)
     return rc;
 }
 
-static int cmp_ts(const void *a, const void *b)
-{
-    int64_t x = ((const st_cw_put_event_t *)a)->timestamp_ms,
-            y = ((const st_cw_put_event_t *)b)->timestamp_ms;
-    return x < y ? -1 : x > y;
-}
-
 /* Reads a chunk (local file, or S3 through the reader's cache) and calls cb for every entry in the
  * chunk's order. */
 static int read_chunk(cw_t *w, const st_chunk_ref_t *ref, int (*cb)(void *arg, int64_t ts, st_str_t line),
@@ -1064,7 +1066,6 @@ static int window_add_chunk(window_t *wd, const lc_chunk_t *c, uint64_t k)
     for (size_t i = first + 1; i < wd->n && sorted; i++)
         sorted = wd->ev[i - 1].timestamp_ms <= wd->ev[i].timestamp_ms;
     if (!sorted && (rc = st_cw_sort_events(wd->ev + first, cnt)) < 0) return rc;
-    (void)cmp_ts;
     if (cnt != c->ref.entries)
         ST_LOG_WARN(MOD, "msg=\"chunk entry count differs from the index\" chunk=%016llx index=%u read=%zu",
                     (unsigned long long)c->ref.chunk_id, c->ref.entries, cnt);
@@ -1212,7 +1213,7 @@ static int prune_markers(cw_t *w)
 {
     kv_list_t l = {ST_BUF_INIT};
     int rc = scan_state(w->r, "cw/ship/", &l);
-    st_reader_t rd = st_reader(l.keys.data, l.keys.len);
+    st_reader_t rd = st_reader(l.keys.data ? l.keys.data : "", l.keys.len);
     st_index_write_t *wr = NULL;
     size_t removed = 0;
     while (rc == 0 && st_reader_left(&rd) > 0) {
@@ -1315,12 +1316,14 @@ static int ship_all(cw_t *w)
     for (size_t i = 0; rc >= 0 && i < nss; i++) {
         sstream_t *s = &ss[i];
         if (s->rule == -2) {
+            /* e.g. a placeholder whose label the stream lacks, leaving the name empty */
             progress(
                 r,
-                "cloudwatch: tenant %s %s: the ship rule's names render to something CloudWatch refuses; not "
+                "cloudwatch: tenant %s %s: the ship rule's names render to a name CloudWatch refuses; not "
                 "shipped",
                 s->tenant, s->labels);
-            fail(w, w->m_fail_ship);
+            ST_LOG_WARN(MOD, "msg=\"stream not shipped: invalid CloudWatch names\" tenant=%s labels=%s",
+                        s->tenant, s->labels);
             continue;
         }
         if ((rc = want_retention(w, s->group, s->c[0]->policy)) < 0) break;
@@ -1657,7 +1660,7 @@ static int push_batch(istream_t *is, const st_cw_event_t *const *ev, size_t n)
         if (rc == 0 && i == next && taken < MAX_SAMPLES) {
             rc = st_u64vec_push(&c->p_samples, h);
             taken++;
-            next = n <= 1 ? SIZE_MAX : (taken * (n - 1) + MAX_SAMPLES - 2) / (MAX_SAMPLES - 1);
+            next = next_sample(i, taken, n);
         }
         if (ev[i]->timestamp_ms < c->p_min) c->p_min = ev[i]->timestamp_ms;
         if (ev[i]->timestamp_ms > c->p_max) c->p_max = ev[i]->timestamp_ms;

@@ -786,6 +786,7 @@ static int yaml_diff(const char *cur, const char *def, st_buf_t *out)
 static void handle_config(st_http_req_t *r, void *arg)
 {
     st_app_t *app = arg;
+    if (!st_api_authorized(app, r)) return; /* as api_ops.c's /config */
     st_http_form_t f = {0};
     st_http_form_parse(r, &f);
     const char *mode = st_http_form_get(&f, "mode");

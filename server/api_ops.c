@@ -1,4 +1,4 @@
-/* api_ops.c: operational endpoints (/ready, /metrics, /config, buildinfo) and the tenant rule shared
+/* api_ops.c: operational endpoints (/ready, /metrics, buildinfo, /flush) and the tenant rule shared
  * by every API handler. */
 #include "server/app.h"
 
@@ -23,14 +23,55 @@ static bool tenant_char_ok(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!-_.*'()", c) != NULL;
 }
 
+static void unauthorized(st_http_req_t *r)
+{
+    st_http_add_header(r, "WWW-Authenticate", "Basic realm=\"strata\", charset=\"UTF-8\"");
+    st_http_respond_error(r, 401, "unauthorized", true);
+}
+
+/* The credentials' tenant list, or NULL when no authentication is configured; false after a 401. */
+static bool authenticate(st_app_t *app, st_http_req_t *r, const char **tenants)
+{
+    *tenants = NULL;
+    if (app->auth == NULL) return true;
+    st_str_t h;
+    if (!st_http_header(r, "Authorization", &h) || st_auth_check(app->auth, h, tenants) < 0) {
+        unauthorized(r);
+        return false;
+    }
+    return true;
+}
+
+bool st_api_authorized(st_app_t *app, st_http_req_t *r)
+{
+    const char *tenants;
+    return authenticate(app, r, &tenants);
+}
+
 bool st_api_tenant(st_app_t *app, st_http_req_t *r, char *out)
 {
+    const char *allowed;
+    if (!authenticate(app, r, &allowed)) return false;
+    bool single = false;
+    char first[151] = "";
     if (!app->cfg.auth_enabled) {
         snprintf(out, 151, "%s", app->cfg.no_auth_tenant);
+        if (allowed && !st_auth_allows(allowed, st_cstr(out), &single, first, sizeof first)) {
+            st_http_respond_error(r, 403, "these credentials are not allowed for this tenant", true);
+            return false;
+        }
         return true;
     }
     st_str_t v;
     if (!st_http_header(r, "X-Scope-OrgID", &v) || v.n == 0) {
+        /* credentials that name exactly one tenant imply it */
+        if (allowed) {
+            st_auth_allows(allowed, ST_STR(""), &single, first, sizeof first);
+            if (single) {
+                snprintf(out, 151, "%s", first);
+                return true;
+            }
+        }
         st_http_respond_error(r, 401, "no org id", true);
         return false;
     }
@@ -46,6 +87,10 @@ bool st_api_tenant(st_app_t *app, st_http_req_t *r, char *out)
         char msg[256];
         snprintf(msg, sizeof msg, "%s", why);
         st_http_respond_error(r, 400, msg, true);
+        return false;
+    }
+    if (allowed && !st_auth_allows(allowed, v, &single, first, sizeof first)) {
+        st_http_respond_error(r, 403, "these credentials are not allowed for this tenant", true);
         return false;
     }
     memcpy(out, v.p, v.n);
@@ -81,18 +126,6 @@ static void handle_buildinfo(st_http_req_t *r, void *arg)
     st_http_respond(r, 200, "application/json", body, (size_t)n);
 }
 
-static void handle_config(st_http_req_t *r, void *arg)
-{
-    st_app_t *app = arg;
-    char *y = st_config_to_yaml(&app->cfg);
-    if (y == NULL) {
-        st_http_respond_error(r, 500, "out of memory", true);
-        return;
-    }
-    st_http_respond(r, 200, "text/plain; charset=utf-8", y, strlen(y));
-    free(y);
-}
-
 typedef struct {
     st_app_t *app;
     int rc;
@@ -116,6 +149,7 @@ static void flush_done(st_http_req_t *r, void *arg)
 /* POST /flush (as Loki's ingester): closes every head into an indexed chunk. */
 static void handle_flush(st_http_req_t *r, void *arg)
 {
+    if (!st_api_authorized(arg, r)) return;
     flush_ctx_t *c = calloc(1, sizeof *c);
     if (c == NULL) {
         st_http_respond_error(r, 503, "out of memory", true);
@@ -134,7 +168,6 @@ int st_api_register(st_app_t *app)
     ST_TRY(st_api_register_meta(app)); /* index, Drilldown, legacy, tail, /config?mode= (api_meta.c) */
     ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/ready", handle_ready, app));
     ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_HEAD, "/metrics", handle_metrics, app));
-    ST_TRY(st_http_route(h, ST_HTTP_GET, "/config", handle_config, app));
     ST_TRY(st_http_route(h, ST_HTTP_GET, "/loki/api/v1/status/buildinfo", handle_buildinfo, app));
     ST_TRY(st_http_route(h, ST_HTTP_GET | ST_HTTP_POST, "/flush", handle_flush, app));
     ST_TRY(st_api_register_push(app));

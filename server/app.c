@@ -147,6 +147,13 @@ int st_app_serve(st_app_t *app)
         ST_LOG_ERROR("server", "msg=\"cannot open ingester\" err=\"%s\"", st_strerror(rc));
         return 1;
     }
+    if (c->auth_credentials_file[0]) {
+        char aerr[512];
+        if ((rc = st_auth_load(c->auth_credentials_file, &app->auth, aerr, sizeof aerr)) < 0) {
+            ST_LOG_ERROR("server", "msg=\"invalid credentials file\" err=\"%s\"", aerr);
+            return 1;
+        }
+    }
     char lerr[16384];
     if ((rc = st_lifecycle_config_parse(c, &app->lc, lerr, sizeof lerr)) < 0) {
         ST_LOG_ERROR("server", "msg=\"invalid lifecycle configuration\" err=\"%s\"", lerr);
@@ -199,6 +206,7 @@ int st_app_serve(st_app_t *app)
     st_lifecycle_config_free(app->lc);
     st_index_close(app->index);
     close(app->datadir_lock);
+    st_auth_free(app->auth);
     uv_loop_close(app->loop);
     ST_LOG_INFO("server", "msg=\"stopped\" exit_code=%d", app->exit_code);
     return app->exit_code;

@@ -31,6 +31,7 @@ typedef struct st_app {
     int64_t started_ns;
     int exit_code;
     int datadir_lock;          /* fd holding <path_prefix>/strata.lock */
+    struct st_auth *auth;      /* NULL: no HTTP authentication */
     /* lifecycle */
     st_lc_config_t *lc;       /* parsed lifecycle: section (never NULL once serving) */
     st_lc_reader_t *reader;   /* reads chunks stored in S3 (NULL without lifecycle.s3) */
@@ -67,6 +68,22 @@ void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts
 int st_datadir_lock(const char *dir);
 /* st_lc_run_opts_t.ingest for an open ingester: st_ingester_push_wait. */
 int st_app_ingest_wait(void *ingester, st_push_t *p);
+
+/* ---- authentication (auth.c) ---- */
+typedef struct st_auth st_auth_t;
+/* Loads auth.credentials_file; errors name the file and line. */
+int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz);
+void st_auth_free(st_auth_t *a); /* NULL-safe */
+/* Verifies an Authorization header value; *tenants gets the credential's comma-separated tenant
+ * list ("*" = any). Returns 0 or ST_ENOTFOUND. Thread safe. */
+int st_auth_check(st_auth_t *a, st_str_t header, const char **tenants);
+/* Whether the list allows tenant; *single when it names exactly one (then first holds it). */
+bool st_auth_allows(const char *tenants, st_str_t tenant, bool *single, char *first, size_t firstsz);
+/* `strata auth hash`. */
+int st_auth_hash_cmd(int argc, char **argv);
+/* For endpoints without a tenant (/flush, /config): false after answering 401 when credentials are
+ * required and missing or wrong. */
+bool st_api_authorized(st_app_t *app, st_http_req_t *r);
 
 /* Runs the server until SIGTERM/SIGINT. Returns the process exit code. */
 int st_app_serve(st_app_t *app);

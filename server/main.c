@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "objstore/objstore.h"
+#include "store/store.h"
 #include "lifecycle/lifecycle.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@ static const char *const usage_main =
     "  serve             run the server (HTTP API on server.http_listen_port, default 127.0.0.1:3100)\n"
     "  check-config      validate a configuration file and print every problem with file, line and key\n"
     "  lifecycle run     move chunks between tiers and delete them per retention policy (cron/CronJob)\n"
+    "  auth hash         hash a password or token for auth.credentials_file\n"
     "  config-reference  print every configuration key with its default and description\n"
     "  version           print the version\n"
     "  help <command>    show help for a command\n"
@@ -248,7 +250,9 @@ static int cmd_lifecycle(int argc, char **argv)
     }
     if (rc == 0) {
         st_log_set_level(cfg.server.log_level);
-        int irc = st_index_open(cfg.storage_config.lmdb.directory, cfg.storage_config.lmdb.map_size, &ix);
+        /* a data directory never served yet (an import-only first run) is created as serve would */
+        int irc = st_mkdirs(cfg.storage_config.lmdb.directory, 0755);
+        if (irc == 0) irc = st_index_open(cfg.storage_config.lmdb.directory, cfg.storage_config.lmdb.map_size, &ix);
         if (irc < 0) {
             fprintf(stderr, "strata lifecycle: cannot open the index at %s: %s\n", cfg.storage_config.lmdb.directory,
                     st_strerror(irc));
@@ -330,6 +334,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "check-config") == 0) return cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "lifecycle") == 0) return cmd_lifecycle(argc - 2, argv + 2);
+    if (strcmp(cmd, "auth") == 0) {
+        if (argc > 2 && strcmp(argv[2], "hash") == 0) return st_auth_hash_cmd(argc - 3, argv + 3);
+        fputs("Usage: strata auth hash [--bearer] [--iterations=N] < secret\n", argc > 2 && strcmp(argv[2], "--help") == 0 ? stdout : stderr);
+        return argc > 2 && strcmp(argv[2], "--help") == 0 ? 0 : 2;
+    }
     if (strcmp(cmd, "config-reference") == 0) {
         if (argc > 2 && strcmp(argv[2], "--markdown") == 0) st_config_print_markdown(stdout);
         else st_config_print_reference(stdout);

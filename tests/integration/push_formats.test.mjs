@@ -272,3 +272,139 @@ test('OTLP errors are google.rpc.Status protobuf bodies', async () => {
   assert.match(statusMessage(r.buf), /^entry for stream '\{service_name="otlp-old"\}' has timestamp too old: 2001-09-09T01:46:40Z/);
   assert.deepEqual((await query('{service_name="otlp-old"}'))[0].values.map((v) => v[1]), ['new']);
 });
+
+// ---- shippers' requests, byte for byte (reference 2.1 and 2.2) --------------------------------------
+// Sent over a raw socket, headers in the order and spelling each shipper uses, to a server with
+// auth_enabled so the tenant header matters.
+
+import net from 'node:net';
+
+// Writes one raw HTTP/1.1 request; resolves with {status, headers, body} of the answer.
+function rawRequest(port, head, body) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(lines[0].split(' ')[1]);
+      const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const len = status === 204 ? 0 : Number(headers['content-length'] || 0);
+      if (buf.length < end + 4 + len) return;
+      sock.destroy();
+      resolve({ status, headers, body: buf.subarray(end + 4, end + 4 + len).toString('utf8') });
+    });
+    sock.on('error', reject);
+    sock.write(Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1'), body]));
+  });
+}
+
+async function tenantQuery(s, tenant, q) {
+  const r = await queryRange(s, { query: q, start: String(T - 3600n * 1000000000n), end: String(BigInt(Date.now()) * 1000000n + 1000000000n),
+    direction: 'forward', limit: '100' }, { 'X-Scope-OrgID': tenant, 'X-Loki-Response-Encoding-Flags': 'categorize-labels' });
+  assert.equal(r.status, 200, r.text);
+  return r.json().data.result;
+}
+
+test('Fluent Bit out_loki: gzip JSON, one stream object per record, Basic auth, tenant header', async () => {
+  const s = await new Strata({ args: ['-auth_enabled=true'] }).start();
+  try {
+    // As out_loki builds it with `labels job=fluent-bit, $kubernetes['namespace_name'], $kubernetes['pod_name']`
+    // and `line_format json`: record-derived labels, so one stream object per record (same label sets
+    // repeat, not sorted by time); the line is the record as compact JSON with non-ASCII escaped.
+    // inner: the record as Fluent Bit's msgpack-to-JSON writes it (compact, \uXXXX for non-ASCII,
+    // \n for a newline); it travels as a JSON string inside the push body
+    const inner = (log, level, pod) => `{"log":"${log}","level":"${level}","kubernetes":{"namespace_name":"shop","pod_name":"${pod}"}}`;
+    const rec = (ts, pod, log, level) => `{"stream":{"job":"fluent-bit","kubernetes_namespace_name":"shop","kubernetes_pod_name":"${pod}"},` +
+      `"values":[["${ts}",${JSON.stringify(inner(log, level, pod))}]]}`;
+    const json = `{"streams":[${[
+      rec(T + 21n, 'web-0', 'GET /caf\\u00e9 200\\n', 'info'),
+      rec(T + 23n, 'web-1', 'upstream timeout', 'error'),
+      rec(T + 20n, 'web-0', 'GET / 200', 'info'), // earlier than the record before it: accepted
+      rec(T + 22n, 'web-0', 'disk 91% full', 'warn'),
+    ].join(',')}]}`;
+    const body = gzipSync(Buffer.from(json));
+    const r = await rawRequest(s.port, [
+      'POST /loki/api/v1/push HTTP/1.1',
+      `Host: 127.0.0.1:${s.port}`,
+      `Content-Length: ${body.length}`,
+      'User-Agent: Fluent-Bit',
+      'Content-Type: application/json',
+      'Content-Encoding: gzip',
+      'X-Scope-OrgID: fluent-tenant',
+      `Authorization: Basic ${Buffer.from('fluent:s3cret').toString('base64')}`,
+    ], body);
+    assert.equal(r.status, 204, r.body);
+    const labels = (pod) => ({ job: 'fluent-bit', kubernetes_namespace_name: 'shop', kubernetes_pod_name: pod, service_name: 'fluent-bit' });
+    const line = inner; // the line is the record's JSON text, byte for byte
+    assert.deepEqual(await tenantQuery(s, 'fluent-tenant', '{job="fluent-bit"}'), [
+      { stream: labels('web-0'), values: [
+        [String(T + 20n), line('GET / 200', 'info', 'web-0'), { structuredMetadata: { detected_level: 'info' } }],
+        [String(T + 21n), line('GET /caf\\u00e9 200\\n', 'info', 'web-0'), { structuredMetadata: { detected_level: 'info' } }],
+        [String(T + 22n), line('disk 91% full', 'warn', 'web-0'), { structuredMetadata: { detected_level: 'warn' } }],
+      ] },
+      { stream: labels('web-1'), values: [
+        [String(T + 23n), line('upstream timeout', 'error', 'web-1'), { structuredMetadata: { detected_level: 'error' } }],
+      ] },
+    ].sort((a, b) => (a.stream.kubernetes_pod_name < b.stream.kubernetes_pod_name ? -1 : 1)));
+    assert.deepEqual(await tenantQuery(s, 'other-tenant', '{job="fluent-bit"}'), []);
+  } finally {
+    assert.equal(await s.stop(), 0, s.logs);
+    s.cleanup();
+  }
+});
+
+// PushRequest as Promtail/Alloy marshal it (gogo protobuf): fields in number order, zero-valued
+// fields (nanos 0, no metadata) left out, labels sorted and joined by ", ".
+function alloyPushRequest(streams) {
+  return Buffer.concat(streams.map((s) => msg(1,
+    str(1, s.labels),
+    ...s.entries.map((e) => msg(2,
+      msg(1, uint(1, e.ts / 1000000000n), ...(e.ts % 1000000000n ? [uint(2, e.ts % 1000000000n)] : [])),
+      str(2, e.line),
+      ...(e.md || []).map(([k, v]) => msg(3, str(1, k), str(2, v))))))));
+}
+
+test('Alloy and Promtail: snappy protobuf, their headers and User-Agent, Go\'s header spelling', async () => {
+  const s = await new Strata({ args: ['-auth_enabled=true'] }).start();
+  try {
+    const secs = T / 1000000000n * 1000000000n; // a whole second: nanos is left out on the wire
+    for (const [ua, job] of [['Alloy/v1.5.1 (linux; binary)', 'alloy'], ['promtail/2.9.10', 'promtail']]) {
+      const body = snappy(alloyPushRequest([
+        { labels: `{env="prod", filename="/var/log/syslog", job="${job}"}`, entries: [
+          { ts: secs, line: 'Nov 26 12:00:00 web-1 sshd[1021]: Accepted publickey for deploy' },
+          { ts: secs + 5n, line: 'level=error msg="disk failure" dev=sda', md: [['trace_id', '0af7651916cd43dd'], ['pod', 'web-1']] },
+        ] },
+        // Go's strconv.Quote: escaped quote and backslash, non-ASCII printable kept as UTF-8
+        { labels: `{filename="C:\\\\logs\\\\\\"quoted\\".log", job="${job}", note="café"}`, entries: [{ ts: secs + 7n, line: 'windows line' }] },
+      ]));
+      // Go's net/http: Host, User-Agent, Content-Length, then the header map sorted and canonicalised
+      // (X-Scope-OrgID becomes X-Scope-Orgid), then Accept-Encoding
+      const r = await rawRequest(s.port, [
+        'POST /loki/api/v1/push HTTP/1.1',
+        `Host: 127.0.0.1:${s.port}`,
+        `User-Agent: ${ua}`,
+        `Content-Length: ${body.length}`,
+        'Content-Type: application/x-protobuf',
+        'X-Scope-Orgid: shipper-tenant',
+        'Accept-Encoding: gzip',
+      ], body);
+      assert.equal(r.status, 204, r.body);
+      assert.deepEqual(await tenantQuery(s, 'shipper-tenant', `{job="${job}"}`), [
+        { stream: { env: 'prod', filename: '/var/log/syslog', job, service_name: job }, values: [
+          [String(secs), 'Nov 26 12:00:00 web-1 sshd[1021]: Accepted publickey for deploy', { structuredMetadata: { detected_level: 'unknown' } }],
+          [String(secs + 5n), 'level=error msg="disk failure" dev=sda', { structuredMetadata: { trace_id: '0af7651916cd43dd', pod: 'web-1', detected_level: 'error' } }],
+        ] },
+        { stream: { filename: 'C:\\logs\\"quoted".log', job, note: 'café', service_name: job }, values: [
+          [String(secs + 7n), 'windows line', { structuredMetadata: { detected_level: 'unknown' } }],
+        ] },
+      ]);
+    }
+    assert.deepEqual(await tenantQuery(s, 'fake', '{job=~"alloy|promtail"}'), []);
+  } finally {
+    assert.equal(await s.stop(), 0, s.logs);
+    s.cleanup();
+  }
+});

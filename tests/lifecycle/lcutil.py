@@ -71,13 +71,13 @@ def rfc3339(ns):
     return datetime.datetime.fromtimestamp(ns / NS, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def lifecycle_yaml(s3_url, bucket, policies, rules, extra="", s3_extra="", enabled=False):
+def lifecycle_yaml(s3_url, bucket, policies, rules, extra="", s3_extra="", enabled=False, pack="64MiB"):
     """The lifecycle: section. policies/rules are YAML text blocks (already indented by 4/4). With
     enabled, the server's own worker runs every second."""
     return f"""lifecycle:
   enabled: {"true" if enabled else "false"}
   interval: 1s
-  pack_target_size: 64MiB
+  pack_target_size: {pack}
 {extra}  s3:
     endpoint: {s3_url}
     bucket: {bucket}

@@ -370,16 +370,31 @@ class CloudWatchMoto(unittest.TestCase):
         self.assertEqual(list(self.imported(s3, g3, t0).values()), [[f"event {i}" for i in range(3)]])
 
     def test_import_while_serving(self):
-        # strata serve holds the data directory: an offline run leaves the import to the server
+        # strata serve holds the data directory: an offline run leaves the import to the server, whose
+        # own lifecycle worker imports through its ingester
         g = f"{self.p}/srv/fn"
         t0 = int(time.time() * 1000) - 5000
-        self.put_cw(g, "s", [(t0, "via offline run")])
-        s = self.strata(self.import_yaml(f"{self.p}/srv/"))
+        self.put_cw(g, "s", [(t0, "imported by serve"), (t0 + 1, "second")])
+        s = self.strata(self.import_yaml(f"{self.p}/srv/").replace("lifecycle:\n", "lifecycle:\n  enabled: false\n"))
         s.serve(self.env)
         p = s.lifecycle(self.env)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("import skipped", p.stderr)
         s.stop()
+        s.lifecycle_yaml = s.lifecycle_yaml.replace("enabled: false", "enabled: true\n  interval: 1s")
+        s.write()
+        s.serve(self.env)
+        deadline, got = time.time() + 20, []
+        while time.time() < deadline:
+            res = s.query(f'{{log_group="{g}"}}', (t0 - 60000) * 1000000, now_ns() + 60 * 10**9)
+            got = [v[1] for r in res for v in r["values"]]
+            if len(got) >= 2:
+                break
+            time.sleep(0.3)
+        time.sleep(2.5)  # a few more runs of the worker: still imported once
+        res = s.query(f'{{log_group="{g}"}}', (t0 - 60000) * 1000000, now_ns() + 60 * 10**9)
+        s.stop()
+        self.assertEqual(sorted(v[1] for r in res for v in r["values"]), ["imported by serve", "second"])
 
     # ---- (c) retention ----------------------------------------------------------------------------------
 

@@ -153,6 +153,7 @@ static void test_table(void **state)
 static const char full_yaml[] = "auth_enabled: true\n"
                                 "auth:\n"
                                 "  no_auth_tenant: tenant-1\n"
+                                "  credentials_file: /etc/strata/credentials\n"
                                 "server:\n"
                                 "  http_listen_address: 0.0.0.0\n"
                                 "  http_listen_port: 3200\n"
@@ -307,6 +308,7 @@ static void test_full_file(void **state)
     assert_int_equal(c.querier.max_concurrent, 8);
     assert_true(c.querier.tail_max_duration_ns == 30 * MIN);
     assert_string_equal(c.limits_config.deletion_mode, "filter-only");
+    assert_string_equal(c.auth_credentials_file, "/etc/strata/credentials");
     assert_true(c.compactor.delete_request_cancel_period_ns == 60 * MIN);
     assert_true(c.compactor.delete_max_interval_ns == 12 * 60 * MIN);
     assert_true(c.compactor.compaction_interval_ns == 5 * MIN);

@@ -59,7 +59,7 @@ static void test_yaml_layout(void **state)
     char *y = st_config_to_yaml(&c);
     assert_non_null(y);
     /* Loki-style nesting and value forms. */
-    assert_non_null(strstr(y, "auth_enabled: false\n\nauth:\n  no_auth_tenant: fake\n\nserver:\n"
+    assert_non_null(strstr(y, "auth_enabled: false\n\nauth:\n  no_auth_tenant: fake\n  credentials_file: \"\"\n\nserver:\n"
                               "  http_listen_address: 127.0.0.1\n  http_listen_port: 3100\n"));
     assert_non_null(strstr(y, "  http_server_idle_timeout: 2m0s\n"));
     assert_non_null(strstr(y, "ingester:\n  chunk_block_size: 256KiB\n  chunk_target_size: 1.5MiB\n"));

@@ -838,9 +838,8 @@ static void test_live_backpressure(void **state)
     ts_t *t = ts_start();
     wcli_t w;
     wcli_open(&w, t->port, "/live", 4096); /* small receive buffer, and nothing is read */
-    wait_int(&L.wakes, 1, 2000);
-    int full = atomic_load(&L.full_at);
-    assert_int_equal(full, 4); /* max_queue */
+    wait_int(&L.full_at, 4, 2000); /* refused at max_queue */
+    assert_int_equal(atomic_load(&L.full_at), 4);
     /* a stalled write is cut after the write timeout (3 s) */
     wait_int(&L.closes, 1, 8000);
     assert_int_equal(atomic_load(&L.close_code), ST_WS_CLOSE_ABNORMAL);
