@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#define NAME_KEY_MAX 200
+#define NAME_KEY_MAX  200
 #define VALUE_KEY_MAX 240
-#define LONG_KEEP 180
-#define LONG_LEN (LONG_KEEP + 1 + 16)
+#define LONG_KEEP     180
+#define LONG_LEN      (LONG_KEEP + 1 + 16)
 
 struct st_index {
     MDB_env *env;
@@ -73,7 +73,8 @@ int st_index_open(const char *dir, size_t map_size, st_index_t **out)
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "streams", MDB_CREATE, &ix->streams)) != 0 ||
         (rc = mdb_dbi_open(txn, "postings", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->postings)) != 0 ||
-        (rc = mdb_dbi_open(txn, "daystreams", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->daystreams)) != 0 ||
+        (rc = mdb_dbi_open(txn, "daystreams", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &ix->daystreams)) !=
+            0 ||
         (rc = mdb_dbi_open(txn, "chunks", MDB_CREATE, &ix->chunks)) != 0 ||
         (rc = mdb_dbi_open(txn, "longstr", MDB_CREATE, &ix->longstr)) != 0 ||
         (rc = mdb_dbi_open(txn, "state", MDB_CREATE, &ix->state)) != 0) {
@@ -117,7 +118,10 @@ void st_index_close(st_index_t *ix)
 
 /* ---- keys ------------------------------------------------------------------------------------------ */
 
-static uint32_t day_key(int64_t day) { return (uint32_t)(day + 0x80000000LL); }
+static uint32_t day_key(int64_t day)
+{
+    return (uint32_t)(day + 0x80000000LL);
+}
 
 static int key_tenant(st_buf_t *k, const char *tenant)
 {
@@ -510,8 +514,8 @@ static int push_value_cb(st_index_read_t *r, void *arg, st_str_t value, MDB_val 
     return st_strvec_push(arg, value);
 }
 
-int st_index_label_values(st_index_read_t *r, const char *tenant, int64_t day_from, int64_t day_to, st_str_t name,
-                          st_strvec_t *out)
+int st_index_label_values(st_index_read_t *r, const char *tenant, int64_t day_from, int64_t day_to,
+                          st_str_t name, st_strvec_t *out)
 {
     for (int64_t d = day_from; d <= day_to; d++) ST_TRY(each_value(r, tenant, d, name, push_value_cb, out));
     return 0;
@@ -577,14 +581,14 @@ static int put_stream(st_index_write_t *w, const char *tenant, uint64_t stream_i
     return lmdb_err(mdb_put(w->txn, w->ix->streams, &k, &v, 0));
 }
 
-int st_index_set_flushed_seq(st_index_write_t *w, const char *tenant, uint64_t stream_id, st_str_t labels_text,
-                             uint64_t seq)
+int st_index_set_flushed_seq(st_index_write_t *w, const char *tenant, uint64_t stream_id,
+                             st_str_t labels_text, uint64_t seq)
 {
     return put_stream(w, tenant, stream_id, labels_text, seq, false);
 }
 
-int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_t *labels, st_str_t labels_text,
-                       const st_chunk_ref_t *ref)
+int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_t *labels,
+                       st_str_t labels_text, const st_chunk_ref_t *ref)
 {
     ST_TRY(put_stream(w, tenant, ref->stream_id, labels_text, 0, true));
     uint8_t sid[8];
@@ -627,7 +631,8 @@ int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_
 
 /* ---- whole-index access ---------------------------------------------------------------------- */
 
-int st_index_scan_chunks(st_index_read_t *r, int (*cb)(void *, const char *, int64_t, const st_chunk_ref_t *), void *arg)
+int st_index_scan_chunks(st_index_read_t *r, int (*cb)(void *, const char *, int64_t, const st_chunk_ref_t *),
+                         void *arg)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(r->txn, r->ix->chunks, &cur);
@@ -745,18 +750,21 @@ static int delete_chunk_day(st_index_write_t *w, const char *tenant, int64_t d, 
 
 int st_index_delete_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref)
 {
-    for (int64_t d = st_day_of(ref->min_ts); d <= st_day_of(ref->max_ts); d++) ST_TRY(delete_chunk_day(w, tenant, d, ref));
+    for (int64_t d = st_day_of(ref->min_ts); d <= st_day_of(ref->max_ts); d++)
+        ST_TRY(delete_chunk_day(w, tenant, d, ref));
     return 0;
 }
 
-int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old, const st_chunk_ref_t *nw)
+int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old,
+                           const st_chunk_ref_t *nw)
 {
     if (old->chunk_id != nw->chunk_id || old->stream_id != nw->stream_id) return -EINVAL;
     /* the new references first, so a day that keeps the chunk keeps the stream's postings */
     ST_TRY(st_index_update_chunk(w, tenant, nw));
     if (old->min_ts == nw->min_ts) {
         /* same keys in the days both cover: already overwritten; only days the new one left go */
-        for (int64_t d = st_day_of(nw->max_ts) + 1; d <= st_day_of(old->max_ts); d++) ST_TRY(delete_chunk_day(w, tenant, d, old));
+        for (int64_t d = st_day_of(nw->max_ts) + 1; d <= st_day_of(old->max_ts); d++)
+            ST_TRY(delete_chunk_day(w, tenant, d, old));
         return 0;
     }
     return st_index_delete_chunk(w, tenant, old);
@@ -785,8 +793,14 @@ static int state_get(MDB_txn *txn, MDB_dbi dbi, st_str_t key, st_str_t *value)
     return 0;
 }
 
-int st_index_state_get(st_index_read_t *r, st_str_t key, st_str_t *value) { return state_get(r->txn, r->ix->state, key, value); }
-int st_index_state_get_w(st_index_write_t *w, st_str_t key, st_str_t *value) { return state_get(w->txn, w->ix->state, key, value); }
+int st_index_state_get(st_index_read_t *r, st_str_t key, st_str_t *value)
+{
+    return state_get(r->txn, r->ix->state, key, value);
+}
+int st_index_state_get_w(st_index_write_t *w, st_str_t key, st_str_t *value)
+{
+    return state_get(w->txn, w->ix->state, key, value);
+}
 
 int st_index_state_scan(st_index_read_t *r, st_str_t prefix, int (*cb)(void *, st_str_t, st_str_t), void *arg)
 {

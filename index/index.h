@@ -28,10 +28,10 @@ typedef struct {
     uint64_t stream_id;
     int64_t min_ts, max_ts;
     uint32_t entries;
-    uint64_t raw_bytes;   /* line + structured metadata bytes before compression */
-    uint64_t size;        /* stored (compressed) bytes */
-    uint32_t crc32;       /* CRC-32 of the stored chunk bytes */
-    uint8_t storage_class;/* 0 = hot (local); later tiers use other values */
+    uint64_t raw_bytes;    /* line + structured metadata bytes before compression */
+    uint64_t size;         /* stored (compressed) bytes */
+    uint32_t crc32;        /* CRC-32 of the stored chunk bytes */
+    uint8_t storage_class; /* 0 = hot (local); later tiers use other values */
     st_chunk_loc_t loc;
 } st_chunk_ref_t;
 
@@ -70,11 +70,11 @@ int st_index_get_meta(st_index_read_t *r, const char *key, uint64_t *out);
 int st_index_write_begin(st_index_t *ix, st_index_write_t **out);
 /* Indexes a chunk: chunk references and (once per stream and day) postings for every day the chunk
  * overlaps, plus the stream record if new. labels must be the parsed form of labels_text. */
-int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_t *labels, st_str_t labels_text,
-                       const st_chunk_ref_t *ref);
+int st_index_put_chunk(st_index_write_t *w, const char *tenant, const st_labels_t *labels,
+                       st_str_t labels_text, const st_chunk_ref_t *ref);
 /* Records that every WAL record of the stream with sequence <= seq is in indexed chunks. */
-int st_index_set_flushed_seq(st_index_write_t *w, const char *tenant, uint64_t stream_id, st_str_t labels_text,
-                             uint64_t seq);
+int st_index_set_flushed_seq(st_index_write_t *w, const char *tenant, uint64_t stream_id,
+                             st_str_t labels_text, uint64_t seq);
 int st_index_set_meta(st_index_write_t *w, const char *key, uint64_t v);
 /* Commits (durably) and frees the handle; on failure everything since begin is discarded. */
 int st_index_write_commit(st_index_write_t *w);
@@ -84,8 +84,8 @@ void st_index_write_abort(st_index_write_t *w); /* NULL-safe */
 
 /* Calls cb for every chunk reference of every tenant and day (a chunk spanning midnight appears once
  * per day). tenant is NUL-terminated and valid during the call. cb returns 0 to go on, >0 to stop. */
-int st_index_scan_chunks(st_index_read_t *r, int (*cb)(void *arg, const char *tenant, int64_t day,
-                                                        const st_chunk_ref_t *ref),
+int st_index_scan_chunks(st_index_read_t *r,
+                         int (*cb)(void *arg, const char *tenant, int64_t day, const st_chunk_ref_t *ref),
                          void *arg);
 /* Rewrites a chunk's reference in every day it spans (location, storage class, sizes). */
 int st_index_update_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref);
@@ -93,7 +93,8 @@ int st_index_update_chunk(st_index_write_t *w, const char *tenant, const st_chun
 int st_index_delete_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *ref);
 /* Replaces a chunk by a rewritten version of itself (same chunk and stream id; a time range inside
  * the old one, e.g. after a delete request removed entries). Returns 0, -EINVAL or an error. */
-int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old, const st_chunk_ref_t *nw);
+int st_index_replace_chunk(st_index_write_t *w, const char *tenant, const st_chunk_ref_t *old,
+                           const st_chunk_ref_t *nw);
 
 /* A small key/value table for lifecycle and compliance state (intents, packs, restores, deletes).
  * Keys are strings; values are opaque bytes. Views are valid until the transaction ends. */
@@ -102,8 +103,8 @@ int st_index_state_del(st_index_write_t *w, st_str_t key);
 int st_index_state_get(st_index_read_t *r, st_str_t key, st_str_t *value); /* ST_ENOTFOUND */
 int st_index_state_get_w(st_index_write_t *w, st_str_t key, st_str_t *value);
 /* Calls cb for each key starting with prefix, in key order. cb returns 0 to go on, >0 to stop. */
-int st_index_state_scan(st_index_read_t *r, st_str_t prefix, int (*cb)(void *arg, st_str_t key, st_str_t value),
-                        void *arg);
+int st_index_state_scan(st_index_read_t *r, st_str_t prefix,
+                        int (*cb)(void *arg, st_str_t key, st_str_t value), void *arg);
 
 /* Encodes/decodes a chunk reference value (exposed for tests and tools). */
 int st_chunk_ref_encode(const st_chunk_ref_t *ref, st_buf_t *out);

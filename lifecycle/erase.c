@@ -22,20 +22,23 @@
 #include <unistd.h>
 
 typedef struct {
-    char key[300];          /* state key */
+    char key[300]; /* state key */
     char id[16];
     char tenant[151];
-    char *query;            /* owned */
-    int64_t start, end;     /* ns, inclusive */
-    int64_t created;        /* ns */
-    char status[16];        /* received | processing | processed | refused */
-    uint64_t done, total;   /* chunks handled / selected in the last pass */
-    uint64_t lines;         /* lines removed from storage */
+    char *query;          /* owned */
+    int64_t start, end;   /* ns, inclusive */
+    int64_t created;      /* ns */
+    char status[16];      /* received | processing | processed | refused */
+    uint64_t done, total; /* chunks handled / selected in the last pass */
+    uint64_t lines;       /* lines removed from storage */
     uint64_t chunks_deleted, chunks_rewritten;
     char message[512];
 } delreq_t;
 
-static void delreq_free(delreq_t *q) { free(q->query); }
+static void delreq_free(delreq_t *q)
+{
+    free(q->query);
+}
 
 static int delreq_encode(const delreq_t *q, st_buf_t *out)
 {
@@ -43,12 +46,13 @@ static int delreq_encode(const delreq_t *q, st_buf_t *out)
     st_json_put_cstr(out, q->id);
     st_buf_puts(out, ",\"query\":");
     st_json_put_cstr(out, q->query);
-    st_buf_printf(out,
-                  ",\"start\":%lld,\"end\":%lld,\"created\":%lld,\"status\":\"%s\",\"done\":%llu,\"total\":%llu,"
-                  "\"lines\":%llu,\"chunks_deleted\":%llu,\"chunks_rewritten\":%llu,\"message\":",
-                  (long long)q->start, (long long)q->end, (long long)q->created, q->status,
-                  (unsigned long long)q->done, (unsigned long long)q->total, (unsigned long long)q->lines,
-                  (unsigned long long)q->chunks_deleted, (unsigned long long)q->chunks_rewritten);
+    st_buf_printf(
+        out,
+        ",\"start\":%lld,\"end\":%lld,\"created\":%lld,\"status\":\"%s\",\"done\":%llu,\"total\":%llu,"
+        "\"lines\":%llu,\"chunks_deleted\":%llu,\"chunks_rewritten\":%llu,\"message\":",
+        (long long)q->start, (long long)q->end, (long long)q->created, q->status, (unsigned long long)q->done,
+        (unsigned long long)q->total, (unsigned long long)q->lines, (unsigned long long)q->chunks_deleted,
+        (unsigned long long)q->chunks_rewritten);
     st_json_put_cstr(out, q->message);
     return st_buf_putc(out, '}');
 }
@@ -78,9 +82,12 @@ static int delreq_decode(st_str_t key, st_str_t v, delreq_t *q)
         st_json_type_t ty = st_json_peek(&j);
         if (ty == ST_JSON_STRING) {
             if ((rc = st_json_string(&j, &val, &s2)) < 0) break;
-            if (st_str_eqc(k, "id")) copy_str(q->id, sizeof q->id, val);
-            else if (st_str_eqc(k, "status")) copy_str(q->status, sizeof q->status, val);
-            else if (st_str_eqc(k, "message")) copy_str(q->message, sizeof q->message, val);
+            if (st_str_eqc(k, "id"))
+                copy_str(q->id, sizeof q->id, val);
+            else if (st_str_eqc(k, "status"))
+                copy_str(q->status, sizeof q->status, val);
+            else if (st_str_eqc(k, "message"))
+                copy_str(q->message, sizeof q->message, val);
             else if (st_str_eqc(k, "query")) {
                 free(q->query);
                 q->query = st_str_dup(val);
@@ -91,14 +98,22 @@ static int delreq_decode(st_str_t key, st_str_t v, delreq_t *q)
             char tmp[32];
             copy_str(tmp, sizeof tmp, val);
             long long x = strtoll(tmp, NULL, 10);
-            if (st_str_eqc(k, "start")) q->start = x;
-            else if (st_str_eqc(k, "end")) q->end = x;
-            else if (st_str_eqc(k, "created")) q->created = x;
-            else if (st_str_eqc(k, "done")) q->done = (uint64_t)x;
-            else if (st_str_eqc(k, "total")) q->total = (uint64_t)x;
-            else if (st_str_eqc(k, "lines")) q->lines = (uint64_t)x;
-            else if (st_str_eqc(k, "chunks_deleted")) q->chunks_deleted = (uint64_t)x;
-            else if (st_str_eqc(k, "chunks_rewritten")) q->chunks_rewritten = (uint64_t)x;
+            if (st_str_eqc(k, "start"))
+                q->start = x;
+            else if (st_str_eqc(k, "end"))
+                q->end = x;
+            else if (st_str_eqc(k, "created"))
+                q->created = x;
+            else if (st_str_eqc(k, "done"))
+                q->done = (uint64_t)x;
+            else if (st_str_eqc(k, "total"))
+                q->total = (uint64_t)x;
+            else if (st_str_eqc(k, "lines"))
+                q->lines = (uint64_t)x;
+            else if (st_str_eqc(k, "chunks_deleted"))
+                q->chunks_deleted = (uint64_t)x;
+            else if (st_str_eqc(k, "chunks_rewritten"))
+                q->chunks_rewritten = (uint64_t)x;
         } else {
             rc = st_json_skip(&j, NULL);
         }
@@ -150,8 +165,10 @@ static int collect_cb(void *arg, st_str_t key, st_str_t value)
         a->v = v;
         a->cap = cap;
     }
-    if (delreq_decode(key, value, &a->v[a->n]) == 0) a->n++;
-    else delreq_free(&a->v[a->n]);
+    if (delreq_decode(key, value, &a->v[a->n]) == 0)
+        a->n++;
+    else
+        delreq_free(&a->v[a->n]);
     return 0;
 }
 
@@ -225,7 +242,8 @@ static int select_chunks(const st_lc_config_t *lc, st_index_t *ix, const char *t
             const st_lc_policy_t *p = &lc->policies[pol];
             if (p->immutable || p->object_lock != ST_LOCK_NONE) {
                 snprintf(why, whysz,
-                         "deletion refused: stream %.*s is kept under policy \"%s\", which is %s; its data cannot be "
+                         "deletion refused: stream %.*s is kept under policy \"%s\", which is %s; its data "
+                         "cannot be "
                          "deleted before the end of its retention",
                          (int)(text.n > 200 ? 200 : text.n), text.p, p->name,
                          p->object_lock == ST_LOCK_COMPLIANCE   ? "under S3 Object Lock (COMPLIANCE)"
@@ -249,8 +267,8 @@ static int select_chunks(const st_lc_config_t *lc, st_index_t *ix, const char *t
 
 /* ---- the API's operations --------------------------------------------------------------------------- */
 
-int st_lc_delete_add(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t query, int64_t start,
-                     int64_t end, int64_t now, char id[16], char *err, size_t errsz)
+int st_lc_delete_add(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t query,
+                     int64_t start, int64_t end, int64_t now, char id[16], char *err, size_t errsz)
 {
     st_delexpr_t *d;
     int rc = st_delexpr_parse(query, &d, err, errsz);
@@ -294,10 +312,12 @@ static void put_seconds(st_buf_t *out, int64_t ns)
 {
     /* seconds with millisecond precision, as Loki's model.Time */
     int64_t ms = ns / 1000000;
-    if (ms % 1000 == 0) st_buf_printf(out, "%lld", (long long)(ms / 1000));
+    if (ms % 1000 == 0)
+        st_buf_printf(out, "%lld", (long long)(ms / 1000));
     else {
         char tmp[32];
-        snprintf(tmp, sizeof tmp, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000 < 0 ? -(ms % 1000) : ms % 1000));
+        snprintf(tmp, sizeof tmp, "%lld.%03lld", (long long)(ms / 1000),
+                 (long long)(ms % 1000 < 0 ? -(ms % 1000) : ms % 1000));
         size_t n = strlen(tmp);
         while (tmp[n - 1] == '0') tmp[--n] = '\0';
         st_buf_puts(out, tmp);
@@ -338,7 +358,8 @@ int st_lc_delete_list(st_index_t *ix, const char *tenant, st_buf_t *out)
     return rc;
 }
 
-int st_lc_delete_cancel(st_index_t *ix, const char *tenant, const char *id, bool force, char *err, size_t errsz)
+int st_lc_delete_cancel(st_index_t *ix, const char *tenant, const char *id, bool force, char *err,
+                        size_t errsz)
 {
     (void)force; /* one record per request: nothing is ever partially processed and cancellable */
     delreqs_t a = {0};
@@ -356,8 +377,10 @@ int st_lc_delete_cancel(st_index_t *ix, const char *tenant, const char *id, bool
         st_index_write_t *w;
         if ((rc = st_index_write_begin(ix, &w)) == 0) {
             rc = st_index_state_del(w, st_cstr(q->key));
-            if (rc == 0) rc = st_index_write_commit(w);
-            else st_index_write_abort(w);
+            if (rc == 0)
+                rc = st_index_write_commit(w);
+            else
+                st_index_write_abort(w);
         }
     }
     delreqs_free(&a);
@@ -367,7 +390,7 @@ int st_lc_delete_cancel(st_index_t *ix, const char *tenant, const char *id, bool
 /* ---- rewriting chunks ------------------------------------------------------------------------------ */
 
 typedef struct {
-    st_buf_t bytes;        /* the new chunk (empty: nothing left) */
+    st_buf_t bytes; /* the new chunk (empty: nothing left) */
     uint64_t removed, kept, raw_bytes;
     int64_t min_ts, max_ts;
     uint32_t crc;
@@ -452,8 +475,10 @@ static int write_file_synced(const char *path, const void *p, size_t n)
     while (rc == 0 && put < n) {
         ssize_t k = write(fd, (const char *)p + put, n - put);
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) rc = k < 0 ? -errno : -EIO;
-        else put += (size_t)k;
+        if (k <= 0)
+            rc = k < 0 ? -errno : -EIO;
+        else
+            put += (size_t)k;
     }
     if (rc == 0 && fsync(fd) < 0) rc = -errno;
     close(fd);
@@ -487,7 +512,8 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
     if (rc == 0 && st_crc32(0, buf, ref->loc.length) != ref->crc32) rc = ST_ECORRUPT;
     rewrite_t rw;
     memset(&rw, 0, sizeof rw);
-    if (rc == 0) rc = rewrite_chunk(buf, ref->loc.length, d, q->start, q->end, r->o->cfg->ingester.zstd_level, &rw);
+    if (rc == 0)
+        rc = rewrite_chunk(buf, ref->loc.length, d, q->start, q->end, r->o->cfg->ingester.zstd_level, &rw);
     free(buf);
     if (rc < 0 || rw.removed == 0) {
         st_buf_free(&rw.bytes);
@@ -511,24 +537,32 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
     }
     st_lc_crash_point("erase-after-write");
     q->lines += rw.removed;
-    if (rw.kept) q->chunks_rewritten++;
-    else q->chunks_deleted++;
+    if (rw.kept)
+        q->chunks_rewritten++;
+    else
+        q->chunks_deleted++;
     st_index_write_t *w = NULL;
     if (rc == 0) rc = st_index_write_begin(r->o->index, &w);
-    if (rc == 0) rc = rw.kept ? st_index_replace_chunk(w, q->tenant, ref, &nr) : st_index_delete_chunk(w, q->tenant, ref);
+    if (rc == 0)
+        rc = rw.kept ? st_index_replace_chunk(w, q->tenant, ref, &nr)
+                     : st_index_delete_chunk(w, q->tenant, ref);
     if (rc == 0 && strcmp(nr.loc.path, ref->loc.path) != 0) {
         char k[400];
         snprintf(k, sizeof k, "todo/unlink/%s", ref->loc.path);
         rc = st_index_state_put(w, st_cstr(k), ST_STR(""));
     }
     if (rc == 0) rc = delreq_put(w, q);
-    if (w && rc == 0) rc = st_index_write_commit(w);
-    else if (w) st_index_write_abort(w);
+    if (w && rc == 0)
+        rc = st_index_write_commit(w);
+    else if (w)
+        st_index_write_abort(w);
     st_buf_free(&rw.bytes);
     if (rc < 0) {
         q->lines -= rw.removed;
-        if (rw.kept) q->chunks_rewritten--;
-        else q->chunks_deleted--;
+        if (rw.kept)
+            q->chunks_rewritten--;
+        else
+            q->chunks_deleted--;
     }
     return rc;
 }
@@ -551,8 +585,10 @@ static bool want(const refs_t *targets, uint64_t chunk_id)
     size_t lo = 0, hi = targets->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (targets->v[mid].chunk_id < chunk_id) lo = mid + 1;
-        else hi = mid;
+        if (targets->v[mid].chunk_id < chunk_id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < targets->n && targets->v[lo].chunk_id == chunk_id;
 }
@@ -569,7 +605,8 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         char until[40];
         st_format_rfc3339_sec(ps.retain_until * ST_NS_PER_SEC, until);
         snprintf(q->message, sizeof q->message,
-                 "deletion refused: object %s is under S3 Object Lock (%s) until %s", key, ps.lock_mode, until);
+                 "deletion refused: object %s is under S3 Object Lock (%s) until %s", key, ps.lock_mode,
+                 until);
         return ST_EBADSTATE;
     }
     st_s3_error_t err;
@@ -584,8 +621,9 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
                 rc = st_s3_restore_object(r->s3, bucket, key, ps.version_id[0] ? ps.version_id : NULL, 7,
                                           ST_S3_TIER_BULK, &started, &err);
                 if (rc < 0 && rc != ST_S3_ERESTORING) return rc;
-                st_lc_progress(r, "delete request %s: restore (bulk) of %s requested; it is rewritten once restored",
-                               q->id, key);
+                st_lc_progress(
+                    r, "delete request %s: restore (bulk) of %s requested; it is rewritten once restored",
+                    q->id, key);
             }
             return 1;
         }
@@ -606,8 +644,10 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         size_t lo = 0, hi = r->nby_path;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(r->by_path[mid]->ref.loc.path, key) < 0) lo = mid + 1;
-            else hi = mid;
+            if (strcmp(r->by_path[mid]->ref.loc.path, key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         first = lo;
         while (lo + nc < r->nby_path && strcmp(r->by_path[lo + nc]->ref.loc.path, key) == 0) nc++;
@@ -641,7 +681,8 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         rewrite_t rw;
         memset(&rw, 0, sizeof rw);
         if (rc == 0 && want(targets, ref->chunk_id))
-            rc = rewrite_chunk(buf, ref->loc.length, d, q->start, q->end, r->o->cfg->ingester.zstd_level, &rw);
+            rc =
+                rewrite_chunk(buf, ref->loc.length, d, q->start, q->end, r->o->cfg->ingester.zstd_level, &rw);
         nrefs[i] = *ref;
         if (rc == 0 && rw.removed && rw.kept == 0) {
             fate[i] = 2;
@@ -664,13 +705,16 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
             while (rc == 0 && put < len) {
                 ssize_t k = pwrite(nfd, (const char *)p + put, len - put, (off_t)(off + put));
                 if (k < 0 && errno == EINTR) continue;
-                if (k <= 0) rc = k < 0 ? -errno : -EIO;
-                else put += (size_t)k;
+                if (k <= 0)
+                    rc = k < 0 ? -errno : -EIO;
+                else
+                    put += (size_t)k;
             }
             snprintf(nrefs[i].loc.path, sizeof nrefs[i].loc.path, "%s", key); /* replaced below */
             nrefs[i].loc.offset = off;
             nrefs[i].loc.length = len;
-            pe[np++] = (st_pack_entry_t){ref->chunk_id, off, len, crc, nrefs[i].min_ts, nrefs[i].max_ts, ref->stream_id};
+            pe[np++] = (st_pack_entry_t){ref->chunk_id,   off,           len, crc, nrefs[i].min_ts,
+                                         nrefs[i].max_ts, ref->stream_id};
             off += len;
             if (nrefs[i].min_ts < lo_ts) lo_ts = nrefs[i].min_ts;
             if (nrefs[i].max_ts > hi_ts) hi_ts = nrefs[i].max_ts;
@@ -695,19 +739,23 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         int64_t y;
         unsigned mo, dd;
         st_civil_from_days(st_day_of(hi_ts), &y, &mo, &dd);
-        snprintf(nkey, sizeof nkey, "%s%s/%s/%04lld-%02u-%02u/%016llx-%zu-%s-e%s.pack", r->o->lc->s3.prefix, ps.tenant,
-                 ps.policy, (long long)y, mo, dd, (unsigned long long)first_id, np, st_tier_name(ps.tier), q->id);
+        snprintf(nkey, sizeof nkey, "%s%s/%s/%04lld-%02u-%02u/%016llx-%zu-%s-e%s.pack", r->o->lc->s3.prefix,
+                 ps.tenant, ps.policy, (long long)y, mo, dd, (unsigned long long)first_id, np,
+                 st_tier_name(ps.tier), q->id);
         if (strlen(nkey) > 255)
-            snprintf(nkey, sizeof nkey, "%st-%016llx/%s/%04lld-%02u-%02u/%016llx-%zu-%s-e%s.pack", r->o->lc->s3.prefix,
-                     (unsigned long long)st_hash64(ps.tenant, strlen(ps.tenant)), ps.policy, (long long)y, mo, dd,
-                     (unsigned long long)first_id, np, st_tier_name(ps.tier), q->id);
+            snprintf(nkey, sizeof nkey, "%st-%016llx/%s/%04lld-%02u-%02u/%016llx-%zu-%s-e%s.pack",
+                     r->o->lc->s3.prefix, (unsigned long long)st_hash64(ps.tenant, strlen(ps.tenant)),
+                     ps.policy, (long long)y, mo, dd, (unsigned long long)first_id, np, st_tier_name(ps.tier),
+                     q->id);
         st_buf_t footer = ST_BUF_INIT;
         rc = st_pack_footer_encode(&footer, ps.tenant, ps.policy, pe, np, off);
         for (size_t put = 0; rc == 0 && put < footer.len;) {
             ssize_t k = pwrite(nfd, footer.data + put, footer.len - put, (off_t)(off + put));
             if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) rc = k < 0 ? -errno : -EIO;
-            else put += (size_t)k;
+            if (k <= 0)
+                rc = k < 0 ? -errno : -EIO;
+            else
+                put += (size_t)k;
         }
         uint64_t size = off + footer.len;
         st_buf_free(&footer);
@@ -716,8 +764,10 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         st_index_write_t *w;
         if (rc == 0 && (rc = st_index_write_begin(r->o->index, &w)) == 0) {
             rc = st_index_state_put(w, st_cstr(ik), ST_STR("{\"op\":\"erase\"}"));
-            if (rc == 0) rc = st_index_write_commit(w);
-            else st_index_write_abort(w);
+            if (rc == 0)
+                rc = st_index_write_commit(w);
+            else
+                st_index_write_abort(w);
         }
         st_s3_put_opts_t po;
         memset(&po, 0, sizeof po);
@@ -725,14 +775,16 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         if (rc == 0) rc = st_s3_put_object_fd(r->s3, bucket, nkey, nfd, 0, size, &po, &res, &err);
         if (rc == 0) {
             st_s3_object_info_t info;
-            rc = st_s3_head_object(r->s3, bucket, nkey, res.version_id[0] ? res.version_id : NULL, &info, &err);
+            rc = st_s3_head_object(r->s3, bucket, nkey, res.version_id[0] ? res.version_id : NULL, &info,
+                                   &err);
             if (rc == 0 && info.size != size) rc = ST_ECORRUPT;
         }
         ps.size = size;
     }
     close(nfd);
     if (rc < 0) {
-        ST_LOG_ERROR("lifecycle", "msg=\"delete request: object rewrite failed\" request=%s key=%s err=\"%s\" s3_code=%s",
+        ST_LOG_ERROR("lifecycle",
+                     "msg=\"delete request: object rewrite failed\" request=%s key=%s err=\"%s\" s3_code=%s",
                      q->id, key, st_s3_strerror(rc), err.code);
         free(pe);
         free(nrefs);
@@ -761,7 +813,8 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
     if (rc == 0) {
         char tk[640];
         const char *ver = ps.version_id;
-        snprintf(tk, sizeof tk, "todo/s3del/%s#%016llx", key, (unsigned long long)st_hash64(ver, strlen(ver)));
+        snprintf(tk, sizeof tk, "todo/s3del/%s#%016llx", key,
+                 (unsigned long long)st_hash64(ver, strlen(ver)));
         rc = st_index_state_put(w, st_cstr(tk), st_cstr(ver));
     }
     if (rc == 0 && np) {
@@ -783,8 +836,10 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         st_buf_free(&sv);
     }
     if (rc == 0) rc = delreq_put(w, q);
-    if (rc == 0) rc = st_index_write_commit(w);
-    else st_index_write_abort(w);
+    if (rc == 0)
+        rc = st_index_write_commit(w);
+    else
+        st_index_write_abort(w);
     free(pe);
     free(nrefs);
     free(fate);
@@ -794,8 +849,8 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         q->chunks_deleted -= dropped;
         return rc;
     }
-    st_lc_progress(r, "delete request %s: rewrote %s (%llu lines removed)%s%s", q->id, key, (unsigned long long)removed,
-                   np ? " into " : ", nothing left", nkey);
+    st_lc_progress(r, "delete request %s: rewrote %s (%llu lines removed)%s%s", q->id, key,
+                   (unsigned long long)removed, np ? " into " : ", nothing left", nkey);
     return 0;
 }
 
@@ -848,7 +903,8 @@ static int erase_request(lc_run_t *r, delreq_t *q)
         int erc = erase_local(r, q, d, &t.v[i]);
         if (erc < 0) {
             failed++;
-            ST_LOG_ERROR("lifecycle", "msg=\"delete request: chunk rewrite failed\" request=%s chunk=%016llx err=\"%s\"",
+            ST_LOG_ERROR("lifecycle",
+                         "msg=\"delete request: chunk rewrite failed\" request=%s chunk=%016llx err=\"%s\"",
                          q->id, (unsigned long long)t.v[i].chunk_id, st_strerror(erc));
         } else {
             q->done++;
@@ -866,13 +922,16 @@ static int erase_request(lc_run_t *r, delreq_t *q)
             waiting += j - i;
         } else {
             int erc = erase_object(r, q, d, s3.v[i].loc.path, &t);
-            if (erc == 1) waiting += j - i;
+            if (erc == 1)
+                waiting += j - i;
             else if (erc == ST_EBADSTATE) {
                 strcpy(q->status, "refused");
                 st_lc_progress(r, "delete request %s refused: %s", q->id, q->message);
                 break;
-            } else if (erc < 0) failed += j - i;
-            else q->done += j - i;
+            } else if (erc < 0)
+                failed += j - i;
+            else
+                q->done += j - i;
         }
         i = j;
     }
@@ -882,8 +941,9 @@ static int erase_request(lc_run_t *r, delreq_t *q)
     if (strcmp(q->status, "refused") != 0 && failed == 0 && waiting == 0) {
         strcpy(q->status, "processed");
         q->message[0] = '\0';
-        st_lc_progress(r, "delete request %s processed: %llu lines removed, %llu chunks rewritten, %llu deleted", q->id,
-                       (unsigned long long)q->lines, (unsigned long long)q->chunks_rewritten,
+        st_lc_progress(r,
+                       "delete request %s processed: %llu lines removed, %llu chunks rewritten, %llu deleted",
+                       q->id, (unsigned long long)q->lines, (unsigned long long)q->chunks_rewritten,
                        (unsigned long long)q->chunks_deleted);
     } else if (waiting) {
         snprintf(q->message, sizeof q->message, "waiting for the restore of %llu archived chunks",
@@ -925,8 +985,8 @@ int st_lc_erase_run(lc_run_t *r)
     return rc;
 }
 
-int st_lc_delete_preview(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t query, int64_t start,
-                         int64_t end, st_buf_t *out, char *err, size_t errsz)
+int st_lc_delete_preview(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t query,
+                         int64_t start, int64_t end, st_buf_t *out, char *err, size_t errsz)
 {
     st_delexpr_t *d;
     int rc = st_delexpr_parse(query, &d, err, errsz);
@@ -944,21 +1004,26 @@ int st_lc_delete_preview(const st_lc_config_t *lc, st_index_t *ix, const char *t
     for (size_t i = 0; i < t.n; i++) {
         entries += t.v[i].entries;
         bytes += t.v[i].raw_bytes;
-        if (t.v[i].loc.kind == ST_LOC_LOCAL) local++;
-        else if (st_tier_archived((st_tier_t)t.v[i].storage_class)) archived++;
-        else s3++;
+        if (t.v[i].loc.kind == ST_LOC_LOCAL)
+            local++;
+        else if (st_tier_archived((st_tier_t)t.v[i].storage_class))
+            archived++;
+        else
+            s3++;
     }
-    st_buf_printf(out,
-                  "{\"dry_run\":true,\"query\":");
+    st_buf_printf(out, "{\"dry_run\":true,\"query\":");
     st_json_put_str(out, query);
-    st_buf_printf(out,
-                  ",\"streams\":%llu,\"chunks\":%zu,\"chunks_local\":%llu,\"chunks_s3\":%llu,\"chunks_archived\":%llu,"
-                  "\"entries_in_chunks\":%llu,\"bytes_in_chunks\":%llu,\"line_filters\":%s,\"refused\":",
-                  (unsigned long long)streams, t.n, (unsigned long long)local, (unsigned long long)s3,
-                  (unsigned long long)archived, (unsigned long long)entries, (unsigned long long)bytes,
-                  st_delexpr_has_filters(d) ? "true" : "false");
-    if (why[0]) st_json_put_cstr(out, why);
-    else st_buf_puts(out, "null");
+    st_buf_printf(
+        out,
+        ",\"streams\":%llu,\"chunks\":%zu,\"chunks_local\":%llu,\"chunks_s3\":%llu,\"chunks_archived\":%llu,"
+        "\"entries_in_chunks\":%llu,\"bytes_in_chunks\":%llu,\"line_filters\":%s,\"refused\":",
+        (unsigned long long)streams, t.n, (unsigned long long)local, (unsigned long long)s3,
+        (unsigned long long)archived, (unsigned long long)entries, (unsigned long long)bytes,
+        st_delexpr_has_filters(d) ? "true" : "false");
+    if (why[0])
+        st_json_put_cstr(out, why);
+    else
+        st_buf_puts(out, "null");
     st_buf_putc(out, '}');
     free(t.v);
     st_delexpr_free(d);

@@ -17,8 +17,8 @@ typedef struct {
 } st_pack_entry_t;
 
 /* Appends the footer for entries (offsets relative to the pack start; footer_off = bytes before it). */
-int st_pack_footer_encode(st_buf_t *out, const char *tenant, const char *policy, const st_pack_entry_t *e, size_t n,
-                          uint64_t footer_off);
+int st_pack_footer_encode(st_buf_t *out, const char *tenant, const char *policy, const st_pack_entry_t *e,
+                          size_t n, uint64_t footer_off);
 
 /* ---- state records kept in the index (st_index_state_*) ------------------------------------------ */
 
@@ -33,7 +33,7 @@ typedef struct {
     uint32_t crc32;
     int64_t min_ts, max_ts;
     uint64_t chunks;
-    int64_t delete_at;            /* INT64_MAX: never */
+    int64_t delete_at; /* INT64_MAX: never */
     char lock_mode[16];
     int64_t retain_until;
     int64_t created;
@@ -46,7 +46,7 @@ int st_pack_state_decode(st_str_t v, st_pack_state_t *s);
 typedef struct {
     double storage_gb_month[ST_TIER_COUNT];
     double put_per_1000[ST_TIER_COUNT];
-    double archive_overhead_bytes;  /* billable extra per object in GLACIER / DEEP_ARCHIVE */
+    double archive_overhead_bytes; /* billable extra per object in GLACIER / DEEP_ARCHIVE */
 } st_prices_t;
 extern const st_prices_t st_default_prices;
 
@@ -59,22 +59,22 @@ int st_lc_s3_client(const st_lc_config_t *lc, st_s3_client_t **out);
 typedef struct {
     st_chunk_ref_t ref;
     char tenant[151];
-    int policy;          /* -1: no policy */
-    st_tier_t target;    /* ST_TIER_COUNT: delete */
-    int64_t delete_at;   /* INT64_MAX: never */
-    bool done;           /* deleted or moved by this run */
+    int policy;        /* -1: no policy */
+    st_tier_t target;  /* ST_TIER_COUNT: delete */
+    int64_t delete_at; /* INT64_MAX: never */
+    bool done;         /* deleted or moved by this run */
 } lc_chunk_t;
 
 typedef struct lc_run {
     const st_lc_run_opts_t *o;
     st_lc_report_t *rep;
-    st_s3_client_t *s3;           /* NULL in a dry run */
-    lc_chunk_t *c;                /* every indexed chunk once, sorted by chunk id */
+    st_s3_client_t *s3; /* NULL in a dry run */
+    lc_chunk_t *c;      /* every indexed chunk once, sorted by chunk id */
     size_t n, cap;
-    lc_chunk_t **by_path;         /* chunks stored in S3, sorted by (object key, offset) */
+    lc_chunk_t **by_path; /* chunks stored in S3, sorted by (object key, offset) */
     size_t nby_path;
     char chunks_dir[1024];
-    char work_dir[1100];          /* <path_prefix>/lifecycle: lease, temporary pack files */
+    char work_dir[1100]; /* <path_prefix>/lifecycle: lease, temporary pack files */
     st_metric_t *m_bytes[ST_TIER_COUNT], *m_objects[ST_TIER_COUNT], *m_fail, *m_last_ok, *m_runs;
 } lc_run_t;
 

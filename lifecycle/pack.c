@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PACK_MAGIC "STPK"
+#define PACK_MAGIC   "STPK"
 #define PACK_VERSION 1
 
 const st_prices_t st_default_prices = {
@@ -20,8 +20,8 @@ const st_prices_t st_default_prices = {
     .archive_overhead_bytes = 40960,
 };
 
-int st_pack_footer_encode(st_buf_t *out, const char *tenant, const char *policy, const st_pack_entry_t *e, size_t n,
-                          uint64_t footer_off)
+int st_pack_footer_encode(st_buf_t *out, const char *tenant, const char *policy, const st_pack_entry_t *e,
+                          size_t n, uint64_t footer_off)
 {
     st_buf_t f = ST_BUF_INIT;
     int rc = st_buf_put_lstr(&f, tenant, strlen(tenant));
@@ -60,12 +60,13 @@ int st_pack_state_encode(const st_pack_state_t *s, st_buf_t *out)
     st_json_put_cstr(out, s->policy);
     st_buf_printf(out, ",\"tier\":\"%s\",\"version_id\":", st_tier_name(s->tier));
     st_json_put_cstr(out, s->version_id);
-    st_buf_printf(out,
-                  ",\"size\":%llu,\"crc32\":%u,\"min_ts\":%lld,\"max_ts\":%lld,\"chunks\":%llu,\"delete_at\":%lld,"
-                  "\"lock_mode\":\"%s\",\"retain_until\":%lld,\"created\":%lld}",
-                  (unsigned long long)s->size, s->crc32, (long long)s->min_ts, (long long)s->max_ts,
-                  (unsigned long long)s->chunks, (long long)s->delete_at, s->lock_mode, (long long)s->retain_until,
-                  (long long)s->created);
+    st_buf_printf(
+        out,
+        ",\"size\":%llu,\"crc32\":%u,\"min_ts\":%lld,\"max_ts\":%lld,\"chunks\":%llu,\"delete_at\":%lld,"
+        "\"lock_mode\":\"%s\",\"retain_until\":%lld,\"created\":%lld}",
+        (unsigned long long)s->size, s->crc32, (long long)s->min_ts, (long long)s->max_ts,
+        (unsigned long long)s->chunks, (long long)s->delete_at, s->lock_mode, (long long)s->retain_until,
+        (long long)s->created);
     return 0;
 }
 
@@ -89,26 +90,40 @@ int st_pack_state_decode(st_str_t v, st_pack_state_t *s)
         st_json_type_t t = st_json_peek(&j);
         if (t == ST_JSON_STRING) {
             if ((rc = st_json_string(&j, &val, &s2)) < 0) break;
-            if (st_str_eqc(k, "key")) copy_str(s->key, sizeof s->key, val);
-            else if (st_str_eqc(k, "tenant")) copy_str(s->tenant, sizeof s->tenant, val);
-            else if (st_str_eqc(k, "policy")) copy_str(s->policy, sizeof s->policy, val);
-            else if (st_str_eqc(k, "version_id")) copy_str(s->version_id, sizeof s->version_id, val);
-            else if (st_str_eqc(k, "lock_mode")) copy_str(s->lock_mode, sizeof s->lock_mode, val);
-            else if (st_str_eqc(k, "tier")) st_tier_parse(val, &s->tier);
+            if (st_str_eqc(k, "key"))
+                copy_str(s->key, sizeof s->key, val);
+            else if (st_str_eqc(k, "tenant"))
+                copy_str(s->tenant, sizeof s->tenant, val);
+            else if (st_str_eqc(k, "policy"))
+                copy_str(s->policy, sizeof s->policy, val);
+            else if (st_str_eqc(k, "version_id"))
+                copy_str(s->version_id, sizeof s->version_id, val);
+            else if (st_str_eqc(k, "lock_mode"))
+                copy_str(s->lock_mode, sizeof s->lock_mode, val);
+            else if (st_str_eqc(k, "tier"))
+                st_tier_parse(val, &s->tier);
         } else if (t == ST_JSON_NUMBER) {
             if ((rc = st_json_number(&j, &val)) < 0) break;
             char tmp[32];
             copy_str(tmp, sizeof tmp, val);
             long long x = strtoll(tmp, NULL, 10);
             unsigned long long u = strtoull(tmp, NULL, 10);
-            if (st_str_eqc(k, "size")) s->size = u;
-            else if (st_str_eqc(k, "crc32")) s->crc32 = (uint32_t)u;
-            else if (st_str_eqc(k, "min_ts")) s->min_ts = x;
-            else if (st_str_eqc(k, "max_ts")) s->max_ts = x;
-            else if (st_str_eqc(k, "chunks")) s->chunks = u;
-            else if (st_str_eqc(k, "delete_at")) s->delete_at = x;
-            else if (st_str_eqc(k, "retain_until")) s->retain_until = x;
-            else if (st_str_eqc(k, "created")) s->created = x;
+            if (st_str_eqc(k, "size"))
+                s->size = u;
+            else if (st_str_eqc(k, "crc32"))
+                s->crc32 = (uint32_t)u;
+            else if (st_str_eqc(k, "min_ts"))
+                s->min_ts = x;
+            else if (st_str_eqc(k, "max_ts"))
+                s->max_ts = x;
+            else if (st_str_eqc(k, "chunks"))
+                s->chunks = u;
+            else if (st_str_eqc(k, "delete_at"))
+                s->delete_at = x;
+            else if (st_str_eqc(k, "retain_until"))
+                s->retain_until = x;
+            else if (st_str_eqc(k, "created"))
+                s->created = x;
         } else {
             rc = st_json_skip(&j, NULL);
         }

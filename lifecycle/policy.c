@@ -12,10 +12,13 @@
 #include <string.h>
 #include <yaml.h>
 
-static const char *const tier_names[ST_TIER_COUNT] = {"hot", "STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER",
-                                                      "DEEP_ARCHIVE"};
+static const char *const tier_names[ST_TIER_COUNT] = {"hot",        "STANDARD", "STANDARD_IA",
+                                                      "GLACIER_IR", "GLACIER",  "DEEP_ARCHIVE"};
 
-const char *st_tier_name(st_tier_t t) { return t < ST_TIER_COUNT ? tier_names[t] : "deleted"; }
+const char *st_tier_name(st_tier_t t)
+{
+    return t < ST_TIER_COUNT ? tier_names[t] : "deleted";
+}
 
 int st_tier_parse(st_str_t s, st_tier_t *out)
 {
@@ -28,7 +31,10 @@ int st_tier_parse(st_str_t s, st_tier_t *out)
     return ST_EPARSE;
 }
 
-bool st_tier_archived(st_tier_t t) { return t == ST_TIER_GLACIER || t == ST_TIER_DEEP_ARCHIVE; }
+bool st_tier_archived(st_tier_t t)
+{
+    return t == ST_TIER_GLACIER || t == ST_TIER_DEEP_ARCHIVE;
+}
 
 int64_t st_tier_min_days(st_tier_t t)
 {
@@ -51,9 +57,13 @@ typedef struct {
     st_lc_config_t *c;
 } P;
 
-static int line_of(P *p, yaml_node_t *n) { return p->cfg->lifecycle.line + (int)n->start_mark.line; }
+static int line_of(P *p, yaml_node_t *n)
+{
+    return p->cfg->lifecycle.line + (int)n->start_mark.line;
+}
 
-static void perr(P *p, yaml_node_t *n, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void perr(P *p, yaml_node_t *n, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void perr(P *p, yaml_node_t *n, const char *path, const char *fmt, ...)
 {
     char msg[512];
@@ -62,13 +72,20 @@ static void perr(P *p, yaml_node_t *n, const char *path, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (p->nerr++ > 0) st_buf_putc(&p->err, '\n');
-    st_buf_printf(&p->err, "%s:%d: lifecycle%s%s: %s", p->cfg->lifecycle.file[0] ? p->cfg->lifecycle.file : "config",
+    st_buf_printf(&p->err, "%s:%d: lifecycle%s%s: %s",
+                  p->cfg->lifecycle.file[0] ? p->cfg->lifecycle.file : "config",
                   n ? line_of(p, n) : p->cfg->lifecycle.line, path[0] ? "." : "", path, msg);
 }
 
-static yaml_node_t *node(P *p, int id) { return yaml_document_get_node(&p->doc, id); }
+static yaml_node_t *node(P *p, int id)
+{
+    return yaml_document_get_node(&p->doc, id);
+}
 
-static bool is_scalar(yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE; }
+static bool is_scalar(yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE;
+}
 
 static st_str_t sval(yaml_node_t *n)
 {
@@ -110,7 +127,8 @@ static bool get_bool(P *p, yaml_node_t *n, const char *path, bool *out)
 
 static bool get_duration(P *p, yaml_node_t *n, const char *path, int64_t *out)
 {
-    if (is_scalar(n) && (st_parse_prom_duration(sval(n), out) == 0 || st_parse_go_duration(sval(n), out) == 0) && *out >= 0)
+    if (is_scalar(n) &&
+        (st_parse_prom_duration(sval(n), out) == 0 || st_parse_go_duration(sval(n), out) == 0) && *out >= 0)
         return true;
     perr(p, n, path, "invalid duration \"%.*s\" (e.g. 7d, 720h, 1y)", is_scalar(n) ? (int)sval(n).n : 0,
          is_scalar(n) ? sval(n).p : "");
@@ -151,8 +169,16 @@ static bool get_bytes(P *p, yaml_node_t *n, const char *path, uint64_t *out)
             static const struct {
                 const char *u;
                 double m;
-            } units[] = {{"", 1},          {"B", 1},          {"KB", 1e3},        {"kB", 1e3},        {"MB", 1e6},
-                         {"GB", 1e9},      {"TB", 1e12},      {"KiB", 1024.0},    {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+            } units[] = {{"", 1},
+                         {"B", 1},
+                         {"KB", 1e3},
+                         {"kB", 1e3},
+                         {"MB", 1e6},
+                         {"GB", 1e9},
+                         {"TB", 1e12},
+                         {"KiB", 1024.0},
+                         {"MiB", 1048576.0},
+                         {"GiB", 1073741824.0},
                          {"TiB", 1099511627776.0}};
             if (end != tmp && v >= 0) {
                 for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -168,7 +194,7 @@ static bool get_bytes(P *p, yaml_node_t *n, const char *path, uint64_t *out)
     return false;
 }
 
-static const int cw_retention[] = {1,   3,   5,   7,   14,  30,   60,   90,   120,  150,  180,
+static const int cw_retention[] = {1,   3,   5,   7,   14,   30,   60,   90,   120,  150,  180,
                                    365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653};
 
 static void parse_tiers(P *p, yaml_node_t *seq, const char *ppath, st_lc_policy_t *pol)
@@ -180,7 +206,8 @@ static void parse_tiers(P *p, yaml_node_t *seq, const char *ppath, st_lc_policy_
         return;
     }
     int i = 0;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++, i++) {
         yaml_node_t *m = node(p, *it);
         char ip[288];
         snprintf(ip, sizeof ip, "%s[%d]", path, i);
@@ -202,8 +229,10 @@ static void parse_tiers(P *p, yaml_node_t *seq, const char *ppath, st_lc_policy_
             if (st_str_eqc(sval(k), "class") || st_str_eqc(sval(k), "storage")) {
                 cls = v;
                 if (!is_scalar(v) || st_tier_parse(sval(v), &t.tier) < 0)
-                    perr(p, v, kp, "unknown storage class \"%.*s\" (one of hot, STANDARD, STANDARD_IA, GLACIER_IR, GLACIER, "
-                                   "DEEP_ARCHIVE)",
+                    perr(p, v, kp,
+                         "unknown storage class \"%.*s\" (one of hot, STANDARD, STANDARD_IA, GLACIER_IR, "
+                         "GLACIER, "
+                         "DEEP_ARCHIVE)",
                          is_scalar(v) ? (int)sval(v).n : 0, is_scalar(v) ? sval(v).p : "");
             } else if (st_str_eqc(sval(k), "until")) {
                 get_duration(p, v, kp, &t.until_ns);
@@ -224,8 +253,8 @@ static void check_policy(P *p, yaml_node_t *m, const char *ppath, st_lc_policy_t
         const st_lc_tier_t *t = &pol->tiers[i];
         snprintf(path, sizeof path, "%s.tiers[%d]", ppath, i);
         if (i > 0 && t->tier <= pol->tiers[i - 1].tier)
-            perr(p, m, path, "tiers must go from warmer to colder classes (%s after %s)", st_tier_name(t->tier),
-                 st_tier_name(pol->tiers[i - 1].tier));
+            perr(p, m, path, "tiers must go from warmer to colder classes (%s after %s)",
+                 st_tier_name(t->tier), st_tier_name(pol->tiers[i - 1].tier));
         if (t->tier == ST_TIER_HOT && i > 0) perr(p, m, path, "hot can only be the first tier");
         if (i > 0 && t->until_ns <= pol->tiers[i - 1].until_ns)
             perr(p, m, path, "until must grow from tier to tier");
@@ -236,7 +265,8 @@ static void check_policy(P *p, yaml_node_t *m, const char *ppath, st_lc_policy_t
             st_format_prom_duration(stay, a);
             st_format_prom_duration(min, b);
             perr(p, m, path,
-                 "data stays %s in %s, less than its %s minimum storage duration (billed anyway); lengthen the tier "
+                 "data stays %s in %s, less than its %s minimum storage duration (billed anyway); lengthen "
+                 "the tier "
                  "or set allow_early_delete: true",
                  a, st_tier_name(t->tier), b);
         }
@@ -284,29 +314,43 @@ static void parse_policy(P *p, yaml_node_t *m, int idx, st_lc_policy_t *pol)
         st_str_t key = sval(k);
         char kp[160];
         snprintf(kp, sizeof kp, "%s.%.*s", ppath, (int)key.n, key.p);
-        if (st_str_eqc(key, "name")) has_name = get_str(p, v, kp, pol->name, sizeof pol->name);
-        else if (st_str_eqc(key, "legal_basis")) get_str(p, v, kp, pol->legal_basis, sizeof pol->legal_basis);
-        else if (st_str_eqc(key, "erasable")) get_bool(p, v, kp, &pol->erasable);
-        else if (st_str_eqc(key, "immutable")) get_bool(p, v, kp, &pol->immutable);
-        else if (st_str_eqc(key, "allow_early_delete")) get_bool(p, v, kp, &pol->allow_early_delete);
-        else if (st_str_eqc(key, "delete_after")) get_duration(p, v, kp, &pol->delete_after_ns);
-        else if (st_str_eqc(key, "tiers")) parse_tiers(p, v, ppath, pol);
+        if (st_str_eqc(key, "name"))
+            has_name = get_str(p, v, kp, pol->name, sizeof pol->name);
+        else if (st_str_eqc(key, "legal_basis"))
+            get_str(p, v, kp, pol->legal_basis, sizeof pol->legal_basis);
+        else if (st_str_eqc(key, "erasable"))
+            get_bool(p, v, kp, &pol->erasable);
+        else if (st_str_eqc(key, "immutable"))
+            get_bool(p, v, kp, &pol->immutable);
+        else if (st_str_eqc(key, "allow_early_delete"))
+            get_bool(p, v, kp, &pol->allow_early_delete);
+        else if (st_str_eqc(key, "delete_after"))
+            get_duration(p, v, kp, &pol->delete_after_ns);
+        else if (st_str_eqc(key, "tiers"))
+            parse_tiers(p, v, ppath, pol);
         else if (st_str_eqc(key, "object_lock")) {
-            if (is_scalar(v) && st_str_eqc(sval(v), "COMPLIANCE")) pol->object_lock = ST_LOCK_COMPLIANCE;
-            else if (is_scalar(v) && st_str_eqc(sval(v), "GOVERNANCE")) pol->object_lock = ST_LOCK_GOVERNANCE;
-            else if (is_scalar(v) && (st_str_eqc(sval(v), "none") || st_str_eqc(sval(v), ""))) pol->object_lock = ST_LOCK_NONE;
-            else perr(p, v, kp, "expected COMPLIANCE, GOVERNANCE or none");
+            if (is_scalar(v) && st_str_eqc(sval(v), "COMPLIANCE"))
+                pol->object_lock = ST_LOCK_COMPLIANCE;
+            else if (is_scalar(v) && st_str_eqc(sval(v), "GOVERNANCE"))
+                pol->object_lock = ST_LOCK_GOVERNANCE;
+            else if (is_scalar(v) && (st_str_eqc(sval(v), "none") || st_str_eqc(sval(v), "")))
+                pol->object_lock = ST_LOCK_NONE;
+            else
+                perr(p, v, kp, "expected COMPLIANCE, GOVERNANCE or none");
         } else if (st_str_eqc(key, "cloudwatch_retention_days")) {
             char tmp[16];
             if (get_str(p, v, kp, tmp, sizeof tmp)) {
                 char *end;
                 long d = strtol(tmp, &end, 10);
-                if (*end || d <= 0) perr(p, v, kp, "expected a number of days");
-                else pol->cloudwatch_retention_days = (int)d;
+                if (*end || d <= 0)
+                    perr(p, v, kp, "expected a number of days");
+                else
+                    pol->cloudwatch_retention_days = (int)d;
             }
         } else {
-            perr(p, k, kp, "unknown key (expected name, legal_basis, erasable, immutable, object_lock, tiers, "
-                           "delete_after, allow_early_delete, cloudwatch_retention_days)");
+            perr(p, k, kp,
+                 "unknown key (expected name, legal_basis, erasable, immutable, object_lock, tiers, "
+                 "delete_after, allow_early_delete, cloudwatch_retention_days)");
         }
     }
     if (!has_name) perr(p, m, ppath, "name is required");
@@ -339,7 +383,8 @@ static void parse_rule(P *p, yaml_node_t *m, int idx, st_lc_rule_t *r)
         st_str_t key = sval(k);
         char kp[160];
         snprintf(kp, sizeof kp, "%s.%.*s", rpath, (int)key.n, key.p);
-        if (st_str_eqc(key, "tenant")) get_str(p, v, kp, r->tenant, sizeof r->tenant);
+        if (st_str_eqc(key, "tenant"))
+            get_str(p, v, kp, r->tenant, sizeof r->tenant);
         else if (st_str_eqc(key, "selector")) {
             if (!is_scalar(v)) {
                 perr(p, v, kp, "expected a selector string");
@@ -366,7 +411,8 @@ static void parse_rule(P *p, yaml_node_t *m, int idx, st_lc_rule_t *r)
     }
     char pp[96];
     snprintf(pp, sizeof pp, "%s.policy", rpath);
-    if (polnode == NULL) perr(p, m, pp, "is required");
+    if (polnode == NULL)
+        perr(p, m, pp, "is required");
     else if (!is_scalar(polnode) || (r->policy = policy_index(p->c, sval(polnode))) < 0)
         perr(p, polnode, pp, "no policy named \"%.*s\"", is_scalar(polnode) ? (int)sval(polnode).n : 0,
              is_scalar(polnode) ? sval(polnode).p : "");
@@ -384,18 +430,30 @@ static void parse_s3(P *p, yaml_node_t *m)
         st_str_t key = sval(k);
         char kp[96];
         snprintf(kp, sizeof kp, "s3.%.*s", (int)key.n, key.p);
-        if (st_str_eqc(key, "endpoint")) get_str(p, v, kp, p->c->s3.endpoint, sizeof p->c->s3.endpoint);
-        else if (st_str_eqc(key, "region")) get_str(p, v, kp, p->c->s3.region, sizeof p->c->s3.region);
-        else if (st_str_eqc(key, "bucket")) get_str(p, v, kp, p->c->s3.bucket, sizeof p->c->s3.bucket);
-        else if (st_str_eqc(key, "prefix")) get_str(p, v, kp, p->c->s3.prefix, sizeof p->c->s3.prefix);
-        else if (st_str_eqc(key, "path_style")) get_bool(p, v, kp, &p->c->s3.path_style);
-        else if (st_str_eqc(key, "max_attempts")) get_int(p, v, kp, 1, 100, &p->c->s3.max_attempts);
-        else if (st_str_eqc(key, "retry_base")) get_duration(p, v, kp, &p->c->s3.retry_base_ns);
-        else if (st_str_eqc(key, "connect_timeout")) get_duration(p, v, kp, &p->c->s3.connect_timeout_ns);
-        else if (st_str_eqc(key, "request_timeout")) get_duration(p, v, kp, &p->c->s3.request_timeout_ns);
-        else if (st_str_eqc(key, "low_speed_time")) get_duration(p, v, kp, &p->c->s3.low_speed_time_ns);
-        else perr(p, k, kp, "unknown key (expected endpoint, region, bucket, prefix, path_style, max_attempts, "
-                            "retry_base, connect_timeout, request_timeout, low_speed_time)");
+        if (st_str_eqc(key, "endpoint"))
+            get_str(p, v, kp, p->c->s3.endpoint, sizeof p->c->s3.endpoint);
+        else if (st_str_eqc(key, "region"))
+            get_str(p, v, kp, p->c->s3.region, sizeof p->c->s3.region);
+        else if (st_str_eqc(key, "bucket"))
+            get_str(p, v, kp, p->c->s3.bucket, sizeof p->c->s3.bucket);
+        else if (st_str_eqc(key, "prefix"))
+            get_str(p, v, kp, p->c->s3.prefix, sizeof p->c->s3.prefix);
+        else if (st_str_eqc(key, "path_style"))
+            get_bool(p, v, kp, &p->c->s3.path_style);
+        else if (st_str_eqc(key, "max_attempts"))
+            get_int(p, v, kp, 1, 100, &p->c->s3.max_attempts);
+        else if (st_str_eqc(key, "retry_base"))
+            get_duration(p, v, kp, &p->c->s3.retry_base_ns);
+        else if (st_str_eqc(key, "connect_timeout"))
+            get_duration(p, v, kp, &p->c->s3.connect_timeout_ns);
+        else if (st_str_eqc(key, "request_timeout"))
+            get_duration(p, v, kp, &p->c->s3.request_timeout_ns);
+        else if (st_str_eqc(key, "low_speed_time"))
+            get_duration(p, v, kp, &p->c->s3.low_speed_time_ns);
+        else
+            perr(p, k, kp,
+                 "unknown key (expected endpoint, region, bucket, prefix, path_style, max_attempts, "
+                 "retry_base, connect_timeout, request_timeout, low_speed_time)");
         if (st_str_eqc(key, "prefix") && strlen(p->c->s3.prefix) > 64)
             perr(p, v, kp, "at most 64 characters (object keys must fit in 255 bytes)");
     }
@@ -423,11 +481,13 @@ int st_lifecycle_config_parse(const st_config_t *cfg, st_lc_config_t **out, char
         free(c);
         return -ENOMEM;
     }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->lifecycle.text, strlen(cfg->lifecycle.text));
+    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->lifecycle.text,
+                                 strlen(cfg->lifecycle.text));
     int rc = 0;
     if (!yaml_parser_load(&parser, &p.doc)) {
         snprintf(err, errsz, "%s:%d: lifecycle: %s", cfg->lifecycle.file,
-                 cfg->lifecycle.line + (int)parser.problem_mark.line, parser.problem ? parser.problem : "YAML error");
+                 cfg->lifecycle.line + (int)parser.problem_mark.line,
+                 parser.problem ? parser.problem : "YAML error");
         yaml_parser_delete(&parser);
         free(c);
         return ST_EPARSE;
@@ -444,17 +504,29 @@ int st_lifecycle_config_parse(const st_config_t *cfg, st_lc_config_t **out, char
             st_str_t key = sval(k);
             char kp[64];
             snprintf(kp, sizeof kp, "%.*s", (int)(key.n > 40 ? 40 : key.n), key.p);
-            if (st_str_eqc(key, "enabled")) get_bool(&p, v, kp, &c->enabled);
-            else if (st_str_eqc(key, "interval")) get_duration(&p, v, kp, &c->interval_ns);
-            else if (st_str_eqc(key, "hot_max_bytes")) get_bytes(&p, v, kp, &c->hot_max_bytes);
-            else if (st_str_eqc(key, "pack_target_size")) get_bytes(&p, v, kp, &c->pack_target_size);
-            else if (st_str_eqc(key, "s3")) parse_s3(&p, v);
-            else if (st_str_eqc(key, "policies")) policies = v;
-            else if (st_str_eqc(key, "rules")) rules = v;
-            else if (st_str_eqc(key, "default_policy")) defpol = v;
-            else if (st_str_eqc(key, "cloudwatch")) cwnode = v;
-            else perr(&p, k, kp, "unknown key (expected enabled, interval, hot_max_bytes, pack_target_size, s3, policies, "
-                                 "rules, default_policy, cloudwatch)");
+            if (st_str_eqc(key, "enabled"))
+                get_bool(&p, v, kp, &c->enabled);
+            else if (st_str_eqc(key, "interval"))
+                get_duration(&p, v, kp, &c->interval_ns);
+            else if (st_str_eqc(key, "hot_max_bytes"))
+                get_bytes(&p, v, kp, &c->hot_max_bytes);
+            else if (st_str_eqc(key, "pack_target_size"))
+                get_bytes(&p, v, kp, &c->pack_target_size);
+            else if (st_str_eqc(key, "s3"))
+                parse_s3(&p, v);
+            else if (st_str_eqc(key, "policies"))
+                policies = v;
+            else if (st_str_eqc(key, "rules"))
+                rules = v;
+            else if (st_str_eqc(key, "default_policy"))
+                defpol = v;
+            else if (st_str_eqc(key, "cloudwatch"))
+                cwnode = v;
+            else
+                perr(
+                    &p, k, kp,
+                    "unknown key (expected enabled, interval, hot_max_bytes, pack_target_size, s3, policies, "
+                    "rules, default_policy, cloudwatch)");
         }
     }
     if (policies) {
@@ -465,11 +537,13 @@ int st_lifecycle_config_parse(const st_config_t *cfg, st_lc_config_t **out, char
             c->policies = calloc(n ? n : 1, sizeof *c->policies);
             if (c->policies == NULL) rc = -ENOMEM;
             for (size_t i = 0; rc == 0 && i < n; i++) {
-                parse_policy(&p, node(&p, policies->data.sequence.items.start[i]), (int)i, &c->policies[c->npolicies]);
+                parse_policy(&p, node(&p, policies->data.sequence.items.start[i]), (int)i,
+                             &c->policies[c->npolicies]);
                 for (int j = 0; j < c->npolicies; j++)
-                    if (c->policies[c->npolicies].name[0] && strcmp(c->policies[j].name, c->policies[c->npolicies].name) == 0)
-                        perr(&p, node(&p, policies->data.sequence.items.start[i]), "policies", "duplicate policy name \"%s\"",
-                             c->policies[j].name);
+                    if (c->policies[c->npolicies].name[0] &&
+                        strcmp(c->policies[j].name, c->policies[c->npolicies].name) == 0)
+                        perr(&p, node(&p, policies->data.sequence.items.start[i]), "policies",
+                             "duplicate policy name \"%s\"", c->policies[j].name);
                 c->npolicies++;
             }
         }
@@ -486,14 +560,18 @@ int st_lifecycle_config_parse(const st_config_t *cfg, st_lc_config_t **out, char
         }
     }
     if (defpol && rc == 0) {
-        if (!is_scalar(defpol)) perr(&p, defpol, "default_policy", "expected a policy name");
+        if (!is_scalar(defpol))
+            perr(&p, defpol, "default_policy", "expected a policy name");
         else if (sval(defpol).n && (c->default_policy = policy_index(c, sval(defpol))) < 0)
-            perr(&p, defpol, "default_policy", "no policy named \"%.*s\"", (int)sval(defpol).n, sval(defpol).p);
+            perr(&p, defpol, "default_policy", "no policy named \"%.*s\"", (int)sval(defpol).n,
+                 sval(defpol).p);
     }
     bool moves_to_s3 = false;
     for (int i = 0; i < c->npolicies; i++)
-        for (int t = 0; t < c->policies[i].ntiers; t++) moves_to_s3 |= c->policies[i].tiers[t].tier != ST_TIER_HOT;
-    if (moves_to_s3 && c->s3.bucket[0] == '\0') perr(&p, root, "s3.bucket", "is required when a policy uses S3 tiers");
+        for (int t = 0; t < c->policies[i].ntiers; t++)
+            moves_to_s3 |= c->policies[i].tiers[t].tier != ST_TIER_HOT;
+    if (moves_to_s3 && c->s3.bucket[0] == '\0')
+        perr(&p, root, "s3.bucket", "is required when a policy uses S3 tiers");
     if (cwnode && rc == 0) rc = st_lc_cloudwatch_parse(cfg, &p.doc, cwnode, &c->cloudwatch, &p.err, &p.nerr);
     yaml_document_delete(&p.doc);
     if (rc == 0 && p.nerr) rc = ST_EPARSE;

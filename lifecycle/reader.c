@@ -74,7 +74,8 @@ static void evict(st_lc_reader_t *r)
     free(v);
 }
 
-int st_lc_reader_new(const st_lc_config_t *lc, const char *cache_dir, uint64_t max_bytes, st_lc_reader_t **out)
+int st_lc_reader_new(const st_lc_config_t *lc, const char *cache_dir, uint64_t max_bytes,
+                     st_lc_reader_t **out)
 {
     st_lc_reader_t *r = calloc(1, sizeof *r);
     if (r == NULL) return -ENOMEM;
@@ -106,8 +107,8 @@ int st_lc_reader_fetch(void *reader, const st_chunk_ref_t *ref, char *path, size
     st_lc_reader_t *r = reader;
     if (ref->loc.kind != ST_LOC_S3) return -EINVAL;
     uint64_t h = st_hash64(ref->loc.path, strlen(ref->loc.path));
-    snprintf(path, pathsz, "%s/%016llx-%llu-%llu.chunk", r->dir, (unsigned long long)h, (unsigned long long)ref->loc.offset,
-             (unsigned long long)ref->loc.length);
+    snprintf(path, pathsz, "%s/%016llx-%llu-%llu.chunk", r->dir, (unsigned long long)h,
+             (unsigned long long)ref->loc.offset, (unsigned long long)ref->loc.length);
     *base = 0;
     struct stat st;
     if (stat(path, &st) == 0 && (uint64_t)st.st_size == ref->loc.length) return 0;
@@ -124,9 +125,12 @@ int st_lc_reader_fetch(void *reader, const st_chunk_ref_t *ref, char *path, size
     if (rc == 0) {
         /* the chunk's own CRC-32, recorded when it was indexed */
         char *buf = malloc(got ? got : 1);
-        if (buf == NULL) rc = -ENOMEM;
-        else if (pread(fd, buf, got, 0) != (ssize_t)got) rc = -EIO;
-        else if (st_crc32(0, buf, got) != ref->crc32) rc = ST_ECORRUPT;
+        if (buf == NULL)
+            rc = -ENOMEM;
+        else if (pread(fd, buf, got, 0) != (ssize_t)got)
+            rc = -EIO;
+        else if (st_crc32(0, buf, got) != ref->crc32)
+            rc = ST_ECORRUPT;
         free(buf);
     }
     close(fd);
@@ -134,8 +138,8 @@ int st_lc_reader_fetch(void *reader, const st_chunk_ref_t *ref, char *path, size
     if (rc < 0) {
         unlink(tmp);
         if (rc == ST_S3_EARCHIVED) return ST_EARCHIVED;
-            ST_LOG_WARN("lifecycle", "msg=\"reading chunk from S3 failed\" key=%s err=\"%s\"", ref->loc.path,
-                        st_s3_strerror(rc));
+        ST_LOG_WARN("lifecycle", "msg=\"reading chunk from S3 failed\" key=%s err=\"%s\"", ref->loc.path,
+                    st_s3_strerror(rc));
         return rc;
     }
     pthread_mutex_lock(&r->mu);
@@ -159,7 +163,8 @@ static int restore_scan_cb(void *arg, const char *tenant, int64_t day, const st_
 {
     (void)day;
     rscan_t *s = arg;
-    if (strcmp(tenant, s->tenant) != 0 || ref->loc.kind != ST_LOC_S3 || !st_tier_archived((st_tier_t)ref->storage_class))
+    if (strcmp(tenant, s->tenant) != 0 || ref->loc.kind != ST_LOC_S3 ||
+        !st_tier_archived((st_tier_t)ref->storage_class))
         return 0;
     if (ref->max_ts < s->start || ref->min_ts > s->end) return 0;
     st_str_t text;
@@ -185,14 +190,17 @@ static int encode_restore(const st_lc_restore_t *q, const st_strvec_t *keys, st_
     return st_buf_puts(out, "]}");
 }
 
-int st_lc_restore_request(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t selector, int64_t start,
-                          int64_t end, const char *tier, int days, int64_t now, st_lc_restore_t *out, char *err,
-                          size_t errsz)
+int st_lc_restore_request(const st_lc_config_t *lc, st_index_t *ix, const char *tenant, st_str_t selector,
+                          int64_t start, int64_t end, const char *tier, int days, int64_t now,
+                          st_lc_restore_t *out, char *err, size_t errsz)
 {
     st_s3_tier_t t;
-    if (strcmp(tier, "Standard") == 0) t = ST_S3_TIER_STANDARD;
-    else if (strcmp(tier, "Bulk") == 0) t = ST_S3_TIER_BULK;
-    else if (strcmp(tier, "Expedited") == 0) t = ST_S3_TIER_EXPEDITED;
+    if (strcmp(tier, "Standard") == 0)
+        t = ST_S3_TIER_STANDARD;
+    else if (strcmp(tier, "Bulk") == 0)
+        t = ST_S3_TIER_BULK;
+    else if (strcmp(tier, "Expedited") == 0)
+        t = ST_S3_TIER_EXPEDITED;
     else {
         snprintf(err, errsz, "invalid tier \"%s\" (Standard, Bulk or Expedited)", tier);
         return ST_EPARSE;
@@ -217,7 +225,8 @@ int st_lc_restore_request(const st_lc_config_t *lc, st_index_t *ix, const char *
     st_s3_client_t *s3 = NULL;
     if (rc == 0) rc = st_lc_s3_client(lc, &s3);
     memset(out, 0, sizeof *out);
-    snprintf(out->id, sizeof out->id, "%016llx", (unsigned long long)(st_hash64(selector.p, selector.n) ^ (uint64_t)now));
+    snprintf(out->id, sizeof out->id, "%016llx",
+             (unsigned long long)(st_hash64(selector.p, selector.n) ^ (uint64_t)now));
     out->created = now;
     out->start = start;
     out->end = end;
@@ -239,8 +248,10 @@ int st_lc_restore_request(const st_lc_config_t *lc, st_index_t *ix, const char *
         st_index_write_t *w;
         if ((rc = st_index_write_begin(ix, &w)) == 0) {
             rc = st_index_state_put(w, st_cstr(key), st_str(v.data, v.len));
-            if (rc == 0) rc = st_index_write_commit(w);
-            else st_index_write_abort(w);
+            if (rc == 0)
+                rc = st_index_write_commit(w);
+            else
+                st_index_write_abort(w);
         }
         st_buf_free(&v);
     }
@@ -290,13 +301,16 @@ static int status_cb(void *arg, st_str_t key, st_str_t value)
             st_s3_error_t e;
             const char *state = "unknown";
             if (s->s3 && st_s3_head_object(s->s3, s->lc->s3.bucket, kk, NULL, &info, &e) == 0) {
-                if (!st_tier_archived(strcmp(info.storage_class, "GLACIER") == 0 ? ST_TIER_GLACIER
+                if (!st_tier_archived(strcmp(info.storage_class, "GLACIER") == 0        ? ST_TIER_GLACIER
                                       : strcmp(info.storage_class, "DEEP_ARCHIVE") == 0 ? ST_TIER_DEEP_ARCHIVE
-                                                                                         : ST_TIER_STANDARD))
+                                                                                        : ST_TIER_STANDARD))
                     state = "available";
-                else if (!info.restore.present) state = "not-requested";
-                else if (info.restore.ongoing) state = "in-progress";
-                else state = "restored";
+                else if (!info.restore.present)
+                    state = "not-requested";
+                else if (info.restore.ongoing)
+                    state = "in-progress";
+                else
+                    state = "restored";
             } else {
                 state = "missing";
             }

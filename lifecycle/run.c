@@ -150,8 +150,10 @@ static size_t chunks_of(lc_run_t *r, const char *key, size_t *first)
     size_t lo = 0, hi = r->nby_path;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(r->by_path[mid]->ref.loc.path, key) < 0) lo = mid + 1;
-        else hi = mid;
+        if (strcmp(r->by_path[mid]->ref.loc.path, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     size_t n = 0;
     while (lo + n < r->nby_path && strcmp(r->by_path[lo + n]->ref.loc.path, key) == 0) n++;
@@ -193,7 +195,8 @@ static int todo_unlink(st_index_write_t *w, const char *rel)
 static int todo_s3del(st_index_write_t *w, const char *key, const char *version)
 {
     char k[640];
-    snprintf(k, sizeof k, "todo/s3del/%s#%016llx", key, (unsigned long long)st_hash64(version, strlen(version)));
+    snprintf(k, sizeof k, "todo/s3del/%s#%016llx", key,
+             (unsigned long long)st_hash64(version, strlen(version)));
     return st_index_state_put(w, st_cstr(k), st_cstr(version));
 }
 
@@ -270,7 +273,10 @@ static int scan_state(lc_run_t *r, const char *prefix, st_buf_t *out)
     return rc;
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Carries out the to-do records: S3 versions replaced by others are deleted, local files nobody
  * references any more are removed. Needs r->c loaded from the current index. */
@@ -325,8 +331,9 @@ static int process_todos(lc_run_t *r)
                 done = true;
                 versions++;
             } else {
-                ST_LOG_WARN("lifecycle", "msg=\"cannot delete a replaced object version; retried next run\" key=%s "
-                                         "version=%s err=\"%s\" s3_code=%s",
+                ST_LOG_WARN("lifecycle",
+                            "msg=\"cannot delete a replaced object version; retried next run\" key=%s "
+                            "version=%s err=\"%s\" s3_code=%s",
                             key, ver, st_s3_strerror(drc), err.code);
                 r->rep->failures++;
                 st_counter_inc(r->m_fail);
@@ -341,7 +348,9 @@ static int process_todos(lc_run_t *r)
     }
     free(used);
     st_buf_free(&b);
-    if (files) progress(r, "removed %llu local chunk files now stored elsewhere or deleted", (unsigned long long)files);
+    if (files)
+        progress(r, "removed %llu local chunk files now stored elsewhere or deleted",
+                 (unsigned long long)files);
     if (versions) progress(r, "removed %llu replaced object versions", (unsigned long long)versions);
     return rc;
 }
@@ -401,14 +410,14 @@ static int resume_intents(lc_run_t *r)
 
 /* "<prefix><tenant>/<policy>/<yyyy-mm-dd>/<first chunk id>-<chunks>-<class>.pack" (a long tenant
  * becomes "t-<hash>" so the key fits the index's 255-byte location). */
-static void object_key(lc_run_t *r, const char *tenant, const char *policy, int64_t max_ts, uint64_t first_id, size_t n,
-                       st_tier_t tier, char *out, size_t cap)
+static void object_key(lc_run_t *r, const char *tenant, const char *policy, int64_t max_ts, uint64_t first_id,
+                       size_t n, st_tier_t tier, char *out, size_t cap)
 {
     int64_t y;
     unsigned mo, d;
     st_civil_from_days(st_day_of(max_ts), &y, &mo, &d);
-    int len = snprintf(out, cap, "%s%s/%s/%04lld-%02u-%02u/%016llx-%zu-%s.pack", r->o->lc->s3.prefix, tenant, policy,
-                       (long long)y, mo, d, (unsigned long long)first_id, n, st_tier_name(tier));
+    int len = snprintf(out, cap, "%s%s/%s/%04lld-%02u-%02u/%016llx-%zu-%s.pack", r->o->lc->s3.prefix, tenant,
+                       policy, (long long)y, mo, d, (unsigned long long)first_id, n, st_tier_name(tier));
     if (len >= 255 || (size_t)len >= cap)
         snprintf(out, cap, "%st-%016llx/%s/%04lld-%02u-%02u/%016llx-%zu-%s.pack", r->o->lc->s3.prefix,
                  (unsigned long long)st_hash64(tenant, strlen(tenant)), policy, (long long)y, mo, d,
@@ -453,7 +462,8 @@ static int copy_checked(int src, uint64_t src_off, int dst, uint64_t dst_off, ui
 
 /* Object Lock of an object written for policy p into tier (retain until the deletion date).
  * Intermediate tiers use GOVERNANCE so the copy a later move leaves behind can be removed. */
-static void lock_for(const st_lc_policy_t *p, st_tier_t tier, int64_t delete_at, const char **mode, time_t *until)
+static void lock_for(const st_lc_policy_t *p, st_tier_t tier, int64_t delete_at, const char **mode,
+                     time_t *until)
 {
     *mode = NULL;
     *until = 0;
@@ -464,8 +474,8 @@ static void lock_for(const st_lc_policy_t *p, st_tier_t tier, int64_t delete_at,
 }
 
 /* Puts the finished pack file (size bytes) and checks what S3 holds. */
-static int put_verified(lc_run_t *r, const char *key, int fd, uint64_t size, st_tier_t tier, const char *lock_mode,
-                        time_t lock_until, st_s3_put_result_t *res, st_s3_error_t *err)
+static int put_verified(lc_run_t *r, const char *key, int fd, uint64_t size, st_tier_t tier,
+                        const char *lock_mode, time_t lock_until, st_s3_put_result_t *res, st_s3_error_t *err)
 {
     st_s3_put_opts_t po;
     memset(&po, 0, sizeof po);
@@ -478,9 +488,11 @@ static int put_verified(lc_run_t *r, const char *key, int fd, uint64_t size, st_
     st_lc_crash_point("after-put");
     if (rc == 0) {
         st_s3_object_info_t info;
-        rc = st_s3_head_object(r->s3, r->o->lc->s3.bucket, key, res->version_id[0] ? res->version_id : NULL, &info, err);
+        rc = st_s3_head_object(r->s3, r->o->lc->s3.bucket, key, res->version_id[0] ? res->version_id : NULL,
+                               &info, err);
         r->rep->requests++;
-        if (rc == 0 && (info.size != size || strcmp(info.storage_class, st_tier_name(tier)) != 0)) rc = ST_ECORRUPT;
+        if (rc == 0 && (info.size != size || strcmp(info.storage_class, st_tier_name(tier)) != 0))
+            rc = ST_ECORRUPT;
     }
     return rc;
 }
@@ -527,7 +539,8 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
         if (rc == ST_ECORRUPT)
             ST_LOG_ERROR("lifecycle", "msg=\"chunk fails its checksum; not moved\" chunk=%016llx path=%s",
                          (unsigned long long)ref->chunk_id, ref->loc.path);
-        pe[i] = (st_pack_entry_t){ref->chunk_id, off, ref->loc.length, ref->crc32, ref->min_ts, ref->max_ts, ref->stream_id};
+        pe[i] = (st_pack_entry_t){ref->chunk_id, off,         ref->loc.length, ref->crc32,
+                                  ref->min_ts,   ref->max_ts, ref->stream_id};
         off += ref->loc.length;
         if (ref->min_ts < lo) lo = ref->min_ts;
         if (ref->max_ts > hi) hi = ref->max_ts;
@@ -548,7 +561,8 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
     close(fd);
     unlink(tmp);
     if (rc < 0) {
-        ST_LOG_ERROR("lifecycle", "msg=\"upload failed\" key=%s err=\"%s\" s3_code=%s", key, st_s3_strerror(rc), err.code);
+        ST_LOG_ERROR("lifecycle", "msg=\"upload failed\" key=%s err=\"%s\" s3_code=%s", key,
+                     st_s3_strerror(rc), err.code);
         free(pe);
         return rc;
     }
@@ -583,8 +597,10 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
     }
     if (rc == 0) rc = pack_put(w, &ps);
     if (rc == 0) rc = intent_del(w, key);
-    if (rc == 0) rc = st_index_write_commit(w);
-    else st_index_write_abort(w);
+    if (rc == 0)
+        rc = st_index_write_commit(w);
+    else
+        st_index_write_abort(w);
     free(pe);
     if (rc < 0) return rc;
     st_lc_crash_point("upload-after-commit");
@@ -592,7 +608,8 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
     r->rep->packs_written++;
     st_counter_add(r->m_bytes[tier], size);
     st_counter_inc(r->m_objects[tier]);
-    progress(r, "uploaded %s (%zu chunks, %llu bytes, %s)", key, n, (unsigned long long)size, st_tier_name(tier));
+    progress(r, "uploaded %s (%zu chunks, %llu bytes, %s)", key, n, (unsigned long long)size,
+             st_tier_name(tier));
     return 0;
 }
 
@@ -610,8 +627,8 @@ static int delete_pack(lc_run_t *r, const st_pack_state_t *ps, const st_lc_polic
 {
     st_s3_error_t err;
     memset(&err, 0, sizeof err);
-    int rc = st_s3_delete_object(r->s3, r->o->lc->s3.bucket, ps->key, ps->version_id[0] ? ps->version_id : NULL, false,
-                                 &err);
+    int rc = st_s3_delete_object(r->s3, r->o->lc->s3.bucket, ps->key,
+                                 ps->version_id[0] ? ps->version_id : NULL, false, &err);
     r->rep->requests++;
     if (rc == ST_ENOTFOUND) rc = 0;
     if (rc == 0 && ps->version_id[0]) {
@@ -621,15 +638,18 @@ static int delete_pack(lc_run_t *r, const st_pack_state_t *ps, const st_lc_polic
             if (st_s3_head_object(r->s3, r->o->lc->s3.bucket, ps->key, NULL, &info, NULL) != 0) break;
             r->rep->requests++;
             if (!info.version_id[0] || strcmp(info.version_id, ps->version_id) == 0) break;
-            if (st_s3_delete_object(r->s3, r->o->lc->s3.bucket, ps->key, info.version_id, false, NULL) != 0) break;
+            if (st_s3_delete_object(r->s3, r->o->lc->s3.bucket, ps->key, info.version_id, false, NULL) != 0)
+                break;
             r->rep->requests++;
         }
     }
     st_lc_crash_point("delete-after-s3");
     if (rc < 0) {
-        ST_LOG_ERROR("lifecycle", "msg=\"delete at end of retention failed\" key=%s err=\"%s\" s3_code=%s%s", ps->key,
-                     st_s3_strerror(rc), err.code,
-                     rc == ST_S3_EACCESS && ps->lock_mode[0] ? " reason=\"Object Lock retention not yet expired\"" : "");
+        ST_LOG_ERROR("lifecycle", "msg=\"delete at end of retention failed\" key=%s err=\"%s\" s3_code=%s%s",
+                     ps->key, st_s3_strerror(rc), err.code,
+                     rc == ST_S3_EACCESS && ps->lock_mode[0]
+                         ? " reason=\"Object Lock retention not yet expired\""
+                         : "");
         return rc;
     }
     st_index_write_t *w;
@@ -641,8 +661,10 @@ static int delete_pack(lc_run_t *r, const st_pack_state_t *ps, const st_lc_polic
         c->done = true;
     }
     if (rc == 0) rc = pack_del(w, ps->key);
-    if (rc == 0) rc = st_index_write_commit(w);
-    else st_index_write_abort(w);
+    if (rc == 0)
+        rc = st_index_write_commit(w);
+    else
+        st_index_write_abort(w);
     if (rc == 0) {
         r->rep->objects_deleted++;
         progress(r, "deleted %s (%zu chunks, end of retention of policy %s)", ps->key, nc, p->name);
@@ -675,14 +697,16 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
     } else {
         if (st_tier_archived(ps->tier)) {
             st_s3_object_info_t info;
-            rc = st_s3_head_object(r->s3, bucket, ps->key, ps->version_id[0] ? ps->version_id : NULL, &info, &err);
+            rc = st_s3_head_object(r->s3, bucket, ps->key, ps->version_id[0] ? ps->version_id : NULL, &info,
+                                   &err);
             r->rep->requests++;
             if (rc < 0) return rc;
             if (!info.restore.present || info.restore.ongoing) {
                 if (!info.restore.present) {
                     bool started;
-                    rc = st_s3_restore_object(r->s3, bucket, ps->key, ps->version_id[0] ? ps->version_id : NULL, 1,
-                                              ST_S3_TIER_BULK, &started, &err);
+                    rc = st_s3_restore_object(r->s3, bucket, ps->key,
+                                              ps->version_id[0] ? ps->version_id : NULL, 1, ST_S3_TIER_BULK,
+                                              &started, &err);
                     r->rep->requests++;
                     if (rc < 0 && rc != ST_S3_ERESTORING) return rc;
                     progress(r, "restore (bulk) requested to move %s to %s on a later run", ps->key,
@@ -702,7 +726,8 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
         st_lc_crash_point("transition-after-copy");
         if (rc == 0) {
             st_s3_object_info_t info;
-            rc = st_s3_head_object(r->s3, bucket, ps->key, res.version_id[0] ? res.version_id : NULL, &info, &err);
+            rc = st_s3_head_object(r->s3, bucket, ps->key, res.version_id[0] ? res.version_id : NULL, &info,
+                                   &err);
             r->rep->requests++;
             if (rc == 0 && (strcmp(info.storage_class, st_tier_name(target)) != 0 || info.size != ps->size))
                 rc = ST_ECORRUPT;
@@ -732,8 +757,10 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
     /* the previous version is no longer needed (its lock, if any, is GOVERNANCE) */
     if (rc == 0 && old_version[0] && res.version_id[0] && strcmp(old_version, res.version_id) != 0)
         rc = todo_s3del(w, ps->key, old_version);
-    if (rc == 0) rc = st_index_write_commit(w);
-    else st_index_write_abort(w);
+    if (rc == 0)
+        rc = st_index_write_commit(w);
+    else
+        st_index_write_abort(w);
     if (rc < 0) return rc;
     st_lc_crash_point("transition-after-commit");
     st_counter_add(r->m_bytes[target], ps->size);
@@ -745,7 +772,8 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
 /* Repacks several S3 objects of one tenant, policy and deletion day into one object of a colder
  * (archive) class: each source is read whole, its chunks copied out with their checksums verified,
  * the new pack written and verified, the index switched in one transaction, the sources deleted. */
-static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_lc_policy_t *p, st_tier_t target)
+static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_lc_policy_t *p,
+                       st_tier_t target)
 {
     const char *bucket = r->o->lc->s3.bucket;
     size_t total = 0;
@@ -793,10 +821,11 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
             lc_chunk_t *c = r->by_path[f + j];
             rc = copy_checked(sfd, c->ref.loc.offset, fd, off, c->ref.loc.length, c->ref.crc32);
             if (rc == ST_ECORRUPT)
-                ST_LOG_ERROR("lifecycle", "msg=\"chunk in S3 fails its checksum; not moved\" chunk=%016llx key=%s",
+                ST_LOG_ERROR("lifecycle",
+                             "msg=\"chunk in S3 fails its checksum; not moved\" chunk=%016llx key=%s",
                              (unsigned long long)c->ref.chunk_id, src[i]->key);
-            pe[k] = (st_pack_entry_t){c->ref.chunk_id, off, c->ref.loc.length, c->ref.crc32, c->ref.min_ts,
-                                      c->ref.max_ts, c->ref.stream_id};
+            pe[k] = (st_pack_entry_t){c->ref.chunk_id, off,           c->ref.loc.length, c->ref.crc32,
+                                      c->ref.min_ts,   c->ref.max_ts, c->ref.stream_id};
             moved[k++] = c;
             off += c->ref.loc.length;
         }
@@ -816,7 +845,8 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
     close(fd);
     unlink(tmp);
     if (rc < 0) {
-        ST_LOG_ERROR("lifecycle", "msg=\"repack failed\" key=%s err=\"%s\" s3_code=%s", key, st_s3_strerror(rc), err.code);
+        ST_LOG_ERROR("lifecycle", "msg=\"repack failed\" key=%s err=\"%s\" s3_code=%s", key,
+                     st_s3_strerror(rc), err.code);
         free(pe);
         free(moved);
         return rc;
@@ -853,8 +883,10 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
     }
     if (rc == 0) rc = pack_put(w, &ps);
     if (rc == 0) rc = intent_del(w, key);
-    if (rc == 0) rc = st_index_write_commit(w);
-    else st_index_write_abort(w);
+    if (rc == 0)
+        rc = st_index_write_commit(w);
+    else
+        st_index_write_abort(w);
     free(pe);
     free(moved);
     if (rc < 0) return rc;
@@ -862,8 +894,8 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
     r->rep->packs_written++;
     st_counter_add(r->m_bytes[target], size);
     st_counter_inc(r->m_objects[target]);
-    progress(r, "packed %zu objects (%zu chunks, %llu bytes) into %s (%s)", ns, k, (unsigned long long)size, key,
-             st_tier_name(target));
+    progress(r, "packed %zu objects (%zu chunks, %llu bytes) into %s (%s)", ns, k, (unsigned long long)size,
+             key, st_tier_name(target));
     return 0;
 }
 
@@ -910,7 +942,7 @@ static int cmp_hot_age(const void *a, const void *b)
 typedef struct {
     st_pack_state_t *ps;
     int policy;
-    st_tier_t target;       /* ST_TIER_COUNT: delete */
+    st_tier_t target; /* ST_TIER_COUNT: delete */
     enum { P_KEEP, P_DELETE, P_COPY, P_MERGE } op;
 } pplan_t;
 
@@ -930,7 +962,8 @@ static int cmp_merge(const void *a, const void *b)
 static bool same_merge(const pplan_t *a, const pplan_t *b)
 {
     return a->op == P_MERGE && b->op == P_MERGE && strcmp(a->ps->tenant, b->ps->tenant) == 0 &&
-           a->policy == b->policy && a->target == b->target && st_day_of(a->ps->max_ts) == st_day_of(b->ps->max_ts);
+           a->policy == b->policy && a->target == b->target &&
+           st_day_of(a->ps->max_ts) == st_day_of(b->ps->max_ts);
 }
 
 /* End of the run of merge candidates starting at i that go into one object (<= pack_target_size). */
@@ -938,11 +971,15 @@ static size_t merge_batch_end(const pplan_t *pp, size_t n, size_t i, uint64_t ta
 {
     size_t j = i + 1;
     uint64_t bytes = pp[i].ps->size;
-    while (j < n && same_merge(&pp[i], &pp[j]) && bytes + pp[j].ps->size <= target_size) bytes += pp[j++].ps->size;
+    while (j < n && same_merge(&pp[i], &pp[j]) && bytes + pp[j].ps->size <= target_size)
+        bytes += pp[j++].ps->size;
     return j;
 }
 
-static double gb(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+static double gb(uint64_t b)
+{
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
 
 static void fail(lc_run_t *r)
 {
@@ -959,16 +996,18 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
     r.rep = rep;
     snprintf(r.chunks_dir, sizeof r.chunks_dir, "%s", o->cfg->storage_config.filesystem.directory);
     snprintf(r.work_dir, sizeof r.work_dir, "%s/lifecycle", o->cfg->common.path_prefix);
-    r.m_fail = st_counter("strata_lifecycle_failures_total", "Lifecycle steps that failed (retried next run).", NULL);
+    r.m_fail = st_counter("strata_lifecycle_failures_total",
+                          "Lifecycle steps that failed (retried next run).", NULL);
     r.m_runs = st_counter("strata_lifecycle_runs_total", "Lifecycle runs completed.", NULL);
     r.m_last_ok = st_gauge("strata_lifecycle_last_success_timestamp_seconds",
                            "Time of the last lifecycle run without failures.", NULL);
     for (int t = 0; t < ST_TIER_COUNT; t++) {
         char l[64];
         snprintf(l, sizeof l, "tier=\"%s\"", st_tier_name(t));
-        r.m_bytes[t] = st_counter("strata_lifecycle_bytes_moved_total", "Bytes written into a tier by the lifecycle.", l);
-        r.m_objects[t] =
-            st_counter("strata_lifecycle_objects_written_total", "Objects written into a tier by the lifecycle.", l);
+        r.m_bytes[t] = st_counter("strata_lifecycle_bytes_moved_total",
+                                  "Bytes written into a tier by the lifecycle.", l);
+        r.m_objects[t] = st_counter("strata_lifecycle_objects_written_total",
+                                    "Objects written into a tier by the lifecycle.", l);
     }
     /* the lease: one run at a time on this data directory (serve's worker, cron, CronJob) */
     if (st_mkdirs(r.work_dir, 0755) < 0) return -EIO;
@@ -1111,14 +1150,15 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
     for (size_t i = 0; i < nup;) {
         size_t j = i;
         uint64_t bytes = 0;
-        while (j < nup && same_group(up[i], up[j]) && (j == i || bytes + up[j]->ref.size <= o->lc->pack_target_size))
+        while (j < nup && same_group(up[i], up[j]) &&
+               (j == i || bytes + up[j]->ref.size <= o->lc->pack_target_size))
             bytes += up[j++]->ref.size;
         nobj_up++;
         rep->one_time_cost_usd += pr->put_per_1000[up[i]->target] / 1000.0;
         if (o->plan)
             fprintf(o->plan, "upload   %-12s %-12s %-12s %6zu chunks %14llu bytes -> %s\n", up[i]->tenant,
-                    o->lc->policies[up[i]->policy].name, st_tier_name(up[i]->target), j - i, (unsigned long long)bytes,
-                    o->lc->s3.bucket);
+                    o->lc->policies[up[i]->policy].name, st_tier_name(up[i]->target), j - i,
+                    (unsigned long long)bytes, o->lc->s3.bucket);
         i = j;
     }
     size_t nobj_merge = 0, nsrc_merge = 0, nobj_copy = 0, nobj_del = 0;
@@ -1133,8 +1173,8 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
             rep->one_time_cost_usd += pr->put_per_1000[x->target] / 1000.0;
             if (o->plan)
                 fprintf(o->plan, "repack   %-12s %-12s %-12s %6zu objects %13llu bytes %s -> one %s object\n",
-                        x->ps->tenant, x->ps->policy, st_tier_name(x->ps->tier), j - i, (unsigned long long)bytes,
-                        st_tier_name(x->ps->tier), st_tier_name(x->target));
+                        x->ps->tenant, x->ps->policy, st_tier_name(x->ps->tier), j - i,
+                        (unsigned long long)bytes, st_tier_name(x->ps->tier), st_tier_name(x->target));
             i = j;
             continue;
         }
@@ -1147,12 +1187,13 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
         } else if (x->op == P_DELETE) {
             nobj_del++;
             if (o->plan)
-                fprintf(o->plan, "delete   %s (%s, %llu bytes, policy %s)\n", x->ps->key, st_tier_name(x->ps->tier),
-                        (unsigned long long)x->ps->size, x->ps->policy);
+                fprintf(o->plan, "delete   %s (%s, %llu bytes, policy %s)\n", x->ps->key,
+                        st_tier_name(x->ps->tier), (unsigned long long)x->ps->size, x->ps->policy);
         }
         i++;
     }
-    if (nhotdel && o->plan) fprintf(o->plan, "delete   %zu hot chunks at the end of their retention\n", nhotdel);
+    if (nhotdel && o->plan)
+        fprintf(o->plan, "delete   %zu hot chunks at the end of their retention\n", nhotdel);
     /* storage per month once the plan is done: chunk bytes per target class, plus the archive
      * classes' per-object overhead */
     for (size_t i = 0; i < r.n; i++) {
@@ -1161,20 +1202,24 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
         rep->monthly_storage_usd_after += gb(c->ref.size) * pr->storage_gb_month[c->target];
     }
     for (size_t i = 0; i < packs.n; i++)
-        if (pp[i].op != P_DELETE && pp[i].policy >= 0 && st_tier_archived(pp[i].op == P_KEEP ? pp[i].ps->tier : pp[i].target))
-            rep->monthly_storage_usd_after += gb((uint64_t)pr->archive_overhead_bytes) *
-                                              pr->storage_gb_month[pp[i].op == P_KEEP ? pp[i].ps->tier : pp[i].target];
+        if (pp[i].op != P_DELETE && pp[i].policy >= 0 &&
+            st_tier_archived(pp[i].op == P_KEEP ? pp[i].ps->tier : pp[i].target))
+            rep->monthly_storage_usd_after +=
+                gb((uint64_t)pr->archive_overhead_bytes) *
+                pr->storage_gb_month[pp[i].op == P_KEEP ? pp[i].ps->tier : pp[i].target];
     rep->requests = nobj_up * 2 + nobj_merge * 2 + nobj_copy * 3 + nobj_del;
     if (o->plan) {
-        fprintf(o->plan,
-                "plan: %llu chunks (%llu bytes); upload %llu chunks (%llu bytes) in %zu objects; transition %llu "
-                "chunks (%llu bytes): %zu objects repacked into %zu, %zu moved; delete %llu chunks (%llu bytes) in %zu "
-                "objects and %zu hot chunks\n",
-                (unsigned long long)rep->chunks, (unsigned long long)rep->chunk_bytes,
-                (unsigned long long)rep->to_upload, (unsigned long long)rep->upload_bytes, nobj_up,
-                (unsigned long long)rep->to_transition, (unsigned long long)rep->transition_bytes,
-                nsrc_merge, nobj_merge, nobj_copy,
-                (unsigned long long)rep->to_delete, (unsigned long long)rep->delete_bytes, nobj_del, nhotdel);
+        fprintf(
+            o->plan,
+            "plan: %llu chunks (%llu bytes); upload %llu chunks (%llu bytes) in %zu objects; transition %llu "
+            "chunks (%llu bytes): %zu objects repacked into %zu, %zu moved; delete %llu chunks (%llu bytes) "
+            "in %zu "
+            "objects and %zu hot chunks\n",
+            (unsigned long long)rep->chunks, (unsigned long long)rep->chunk_bytes,
+            (unsigned long long)rep->to_upload, (unsigned long long)rep->upload_bytes, nobj_up,
+            (unsigned long long)rep->to_transition, (unsigned long long)rep->transition_bytes, nsrc_merge,
+            nobj_merge, nobj_copy, (unsigned long long)rep->to_delete, (unsigned long long)rep->delete_bytes,
+            nobj_del, nhotdel);
         fprintf(o->plan, "cost: $%.4f one-time (requests), $%.4f per month of S3 storage afterwards\n",
                 rep->one_time_cost_usd, rep->monthly_storage_usd_after);
     }
@@ -1185,7 +1230,8 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
     for (size_t i = 0; i < nup;) {
         size_t j = i;
         uint64_t bytes = 0;
-        while (j < nup && same_group(up[i], up[j]) && (j == i || bytes + up[j]->ref.size <= o->lc->pack_target_size))
+        while (j < nup && same_group(up[i], up[j]) &&
+               (j == i || bytes + up[j]->ref.size <= o->lc->pack_target_size))
             bytes += up[j++]->ref.size;
         if (upload_group(&r, up + i, j - i, up[i]->target) < 0) fail(&r);
         i = j;
@@ -1201,8 +1247,10 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
             if (drc == 0) drc = todo_unlink(w, c->ref.loc.path);
             c->done = true;
         }
-        if (drc == 0) drc = st_index_write_commit(w);
-        else st_index_write_abort(w);
+        if (drc == 0)
+            drc = st_index_write_commit(w);
+        else
+            st_index_write_abort(w);
         if (drc < 0) {
             fail(&r);
         } else {

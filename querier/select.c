@@ -224,10 +224,13 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
     char path[4096];
     uint64_t base = ref->loc.offset;
     if (ref->loc.kind != ST_LOC_LOCAL) {
-        int frc = c->q->o.fetch ? c->q->o.fetch(c->q->o.fetch_arg, ref, path, sizeof path, &base) : ST_EARCHIVED;
+        int frc =
+            c->q->o.fetch ? c->q->o.fetch(c->q->o.fetch_arg, ref, path, sizeof path, &base) : ST_EARCHIVED;
         if (frc == ST_EARCHIVED || (frc < 0 && c->q->o.fetch == NULL)) {
-            if (c->q->o.fetch) c->s->archived_chunks++;
-            else c->s->unavailable_chunks++;
+            if (c->q->o.fetch)
+                c->s->archived_chunks++;
+            else
+                c->s->unavailable_chunks++;
             if (c->s->archived_min == 0 || ref->min_ts < c->s->archived_min) c->s->archived_min = ref->min_ts;
             if (ref->max_ts > c->s->archived_max) c->s->archived_max = ref->max_ts;
             if (c->s->narch == c->s->caparch) {
@@ -355,8 +358,8 @@ done:
     return rc;
 }
 
-int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from, int64_t through,
-                  bool want_blocks, qsel_t *out, st_qstats_t *stats)
+int st_qsel_build(st_querier_t *q, const char *tenant, const st_logql_selector_t *sel, int64_t from,
+                  int64_t through, bool want_blocks, qsel_t *out, st_qstats_t *stats)
 {
     for (int attempt = 0;; attempt++) {
         bool raced = false;

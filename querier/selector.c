@@ -61,7 +61,8 @@ int st_delexpr_parse(st_str_t text, st_delexpr_t **out, char *err, size_t errsz)
     int rc = st_logql_parse(text.p, text.n, &e, perr, sizeof perr);
     if (rc == -ENOMEM) return rc;
     bool ok = rc == 0 && st_logql_is_log_query(e);
-    for (size_t i = 0; ok && i < e->log.pipeline.n; i++) ok = e->log.pipeline.v[i].kind == ST_LOGQL_STAGE_LINE_FILTER;
+    for (size_t i = 0; ok && i < e->log.pipeline.n; i++)
+        ok = e->log.pipeline.v[i].kind == ST_LOGQL_STAGE_LINE_FILTER;
     if (!ok) {
         if (err) snprintf(err, errsz, "invalid query expression");
         st_logql_free(e);
@@ -126,6 +127,12 @@ const st_matcher_t *st_delexpr_matchers(const st_delexpr_t *d, size_t *n)
     return d->m;
 }
 
-bool st_delexpr_has_filters(const st_delexpr_t *d) { return d->pl != NULL; }
+bool st_delexpr_has_filters(const st_delexpr_t *d)
+{
+    return d->pl != NULL;
+}
 
-bool st_delexpr_line(st_delexpr_t *d, st_str_t line) { return d->pl == NULL || st_pipeline_keep_line(d->pl, line); }
+bool st_delexpr_line(st_delexpr_t *d, st_str_t line)
+{
+    return d->pl == NULL || st_pipeline_keep_line(d->pl, line);
+}

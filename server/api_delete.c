@@ -72,16 +72,16 @@ static void work(st_http_req_t *r, void *arg)
         break;
     case OP_ADD:
         if (c->dry_run) {
-            rc = st_lc_delete_preview(app->lc, app->index, c->tenant, st_cstr(c->query), c->start, c->end, &c->out,
-                                      c->err, sizeof c->err);
+            rc = st_lc_delete_preview(app->lc, app->index, c->tenant, st_cstr(c->query), c->start, c->end,
+                                      &c->out, c->err, sizeof c->err);
             c->status = rc == 0 ? 200 : rc == ST_EPARSE ? 400 : 500;
         } else {
-            rc = st_lc_delete_add(app->lc, app->index, c->tenant, st_cstr(c->query), c->start, c->end, st_now_ns(),
-                                  c->id, c->err, sizeof c->err);
+            rc = st_lc_delete_add(app->lc, app->index, c->tenant, st_cstr(c->query), c->start, c->end,
+                                  st_now_ns(), c->id, c->err, sizeof c->err);
             c->status = rc == 0 ? 204 : rc == ST_EPARSE || rc == ST_EBADSTATE ? 400 : 500;
             if (rc == 0)
-                ST_LOG_INFO("deletion", "msg=\"delete request for user added\" delete_request_id=%s user=%s", c->id,
-                            c->tenant);
+                ST_LOG_INFO("deletion", "msg=\"delete request for user added\" delete_request_id=%s user=%s",
+                            c->id, c->tenant);
         }
         if (c->status == 500) snprintf(c->err, sizeof c->err, "%s", st_strerror(rc));
         break;
@@ -143,13 +143,20 @@ static void handle_delete(st_http_req_t *r, void *arg)
                    *dry = st_http_form_get(&f, "dry_run");
         int64_t now = st_now_ns();
         c->dry_run = dry && strcmp(dry, "true") == 0;
-        if (q == NULL || q[0] == '\0') bad = "query not set";
-        else if ((c->query = strdup(q)) == NULL) bad = "out of memory";
-        else if (s == NULL || s[0] == '\0') bad = "start time not set";
-        else if (parse_delete_time(s, now, &c->start) < 0) bad = "invalid start time: require unix seconds or RFC3339 format";
-        else if (parse_delete_time(e, now, &c->end) < 0) bad = "invalid end time: require unix seconds or RFC3339 format";
-        else if (c->end > now) bad = "deletes in the future are not allowed";
-        else if (c->start > c->end) bad = "start time can't be greater than end time";
+        if (q == NULL || q[0] == '\0')
+            bad = "query not set";
+        else if ((c->query = strdup(q)) == NULL)
+            bad = "out of memory";
+        else if (s == NULL || s[0] == '\0')
+            bad = "start time not set";
+        else if (parse_delete_time(s, now, &c->start) < 0)
+            bad = "invalid start time: require unix seconds or RFC3339 format";
+        else if (parse_delete_time(e, now, &c->end) < 0)
+            bad = "invalid end time: require unix seconds or RFC3339 format";
+        else if (c->end > now)
+            bad = "deletes in the future are not allowed";
+        else if (c->start > c->end)
+            bad = "start time can't be greater than end time";
         if (bad == NULL) {
             /* max_interval only matters for requests with line filters: Loki checks it there */
             st_delexpr_t *d = NULL;
@@ -168,7 +175,8 @@ static void handle_delete(st_http_req_t *r, void *arg)
                         bad = msg;
                     } else if (iv > span) {
                         st_format_go_duration(span, dur);
-                        snprintf(msg, sizeof msg, "max_interval can't be greater than the interval to be deleted (%s)", dur);
+                        snprintf(msg, sizeof msg,
+                                 "max_interval can't be greater than the interval to be deleted (%s)", dur);
                         bad = msg;
                     }
                 } else if (span < ST_NS_PER_SEC) {
@@ -192,6 +200,6 @@ static void handle_delete(st_http_req_t *r, void *arg)
 
 int st_api_register_delete(st_app_t *app)
 {
-    return st_http_route(app->http, ST_HTTP_GET | ST_HTTP_POST | ST_HTTP_PUT | ST_HTTP_DELETE, "/loki/api/v1/delete",
-                         handle_delete, app);
+    return st_http_route(app->http, ST_HTTP_GET | ST_HTTP_POST | ST_HTTP_PUT | ST_HTTP_DELETE,
+                         "/loki/api/v1/delete", handle_delete, app);
 }

@@ -18,7 +18,10 @@ static uv_work_t lc_work;
 static st_lc_report_t lc_rep;
 static int lc_rc;
 
-static bool lc_moves(const st_app_t *app) { return app->lc && app->lc->enabled && app->lc->npolicies > 0; }
+static bool lc_moves(const st_app_t *app)
+{
+    return app->lc && app->lc->enabled && app->lc->npolicies > 0;
+}
 
 static void lc_run(uv_work_t *w)
 {
@@ -48,7 +51,8 @@ static void lc_done(uv_work_t *w, int status)
         ST_LOG_WARN("lifecycle", "msg=\"lifecycle run finished with failures\" err=\"%s\" failures=%llu",
                     lc_rc < 0 ? st_s3_strerror(lc_rc) : "", (unsigned long long)lc_rep.failures);
     else if (lc_rep.packs_written || lc_rep.objects_deleted)
-        ST_LOG_INFO("lifecycle", "msg=\"lifecycle run done\" uploaded_chunks=%llu objects_written=%llu deleted=%llu",
+        ST_LOG_INFO("lifecycle",
+                    "msg=\"lifecycle run done\" uploaded_chunks=%llu objects_written=%llu deleted=%llu",
                     (unsigned long long)lc_rep.to_upload, (unsigned long long)lc_rep.packs_written,
                     (unsigned long long)lc_rep.objects_deleted);
 }
@@ -74,7 +78,8 @@ int st_api_lifecycle_start(st_app_t *app)
     app->lc_timer.data = app;
     uv_timer_start(&app->lc_timer, lc_tick, ms, ms);
     app->lc_timer_on = true;
-    ST_LOG_INFO("lifecycle", "msg=\"lifecycle worker scheduled\" interval_ms=%llu policies=%d tier_moves=%s deletes=%s",
+    ST_LOG_INFO("lifecycle",
+                "msg=\"lifecycle worker scheduled\" interval_ms=%llu policies=%d tier_moves=%s deletes=%s",
                 (unsigned long long)ms, app->lc ? app->lc->npolicies : 0, lc_moves(app) ? "true" : "false",
                 erase ? "true" : "false");
     return 0;
@@ -113,25 +118,29 @@ static void restore_work(st_http_req_t *r, void *arg)
         return;
     }
     st_lc_restore_t q;
-    int rc = st_lc_restore_request(c->app->lc, c->app->index, c->tenant, st_cstr(c->selector), c->start, c->end, c->tier,
-                                   c->days, st_now_ns(), &q, c->err, sizeof c->err);
-    if (rc == ST_EPARSE) c->status = 400;
-    else if (rc == ST_ENOTFOUND) c->status = 404;
+    int rc = st_lc_restore_request(c->app->lc, c->app->index, c->tenant, st_cstr(c->selector), c->start,
+                                   c->end, c->tier, c->days, st_now_ns(), &q, c->err, sizeof c->err);
+    if (rc == ST_EPARSE)
+        c->status = 400;
+    else if (rc == ST_ENOTFOUND)
+        c->status = 404;
     else if (rc < 0) {
         c->status = 503;
         snprintf(c->err, sizeof c->err, "restore failed: %s", st_s3_strerror(rc));
     } else {
         c->status = 202;
-        st_buf_printf(&c->out, "{\"id\":\"%s\",\"objects\":%d,\"failed\":%d,\"tier\":\"%s\",\"days\":%d}", q.id, q.objects,
-                      q.failed, q.tier, q.days);
+        st_buf_printf(&c->out, "{\"id\":\"%s\",\"objects\":%d,\"failed\":%d,\"tier\":\"%s\",\"days\":%d}",
+                      q.id, q.objects, q.failed, q.tier, q.days);
     }
 }
 
 static void restore_done(st_http_req_t *r, void *arg)
 {
     rctx_t *c = arg;
-    if (c->status >= 400) st_http_respond_error(r, c->status, c->err[0] ? c->err : "error", true);
-    else st_http_respond_buf(r, c->status, "application/json", &c->out);
+    if (c->status >= 400)
+        st_http_respond_error(r, c->status, c->err[0] ? c->err : "error", true);
+    else
+        st_http_respond_buf(r, c->status, "application/json", &c->out);
     st_buf_free(&c->out);
     free(c->selector);
     free(c);
@@ -164,13 +173,17 @@ static void handle_restore(st_http_req_t *r, void *arg)
             return;
         }
         const char *sel = st_http_form_get(&f, "selector"), *s = st_http_form_get(&f, "start"),
-                   *e = st_http_form_get(&f, "end"), *tier = st_http_form_get(&f, "tier"), *days = st_http_form_get(&f, "days");
+                   *e = st_http_form_get(&f, "end"), *tier = st_http_form_get(&f, "tier"),
+                   *days = st_http_form_get(&f, "days");
         if (sel == NULL) sel = st_http_form_get(&f, "query");
         const char *bad = NULL;
         c->end = st_now_ns();
-        if (sel == NULL || sel[0] == '\0') bad = "selector is required";
-        else if (s == NULL || st_parse_query_time(st_cstr(s), &c->start) < 0) bad = "start is required (RFC3339 or Unix time)";
-        else if (e && e[0] && st_parse_query_time(st_cstr(e), &c->end) < 0) bad = "invalid end";
+        if (sel == NULL || sel[0] == '\0')
+            bad = "selector is required";
+        else if (s == NULL || st_parse_query_time(st_cstr(s), &c->start) < 0)
+            bad = "start is required (RFC3339 or Unix time)";
+        else if (e && e[0] && st_parse_query_time(st_cstr(e), &c->end) < 0)
+            bad = "invalid end";
         snprintf(c->tier, sizeof c->tier, "%s", tier && tier[0] ? tier : "Standard");
         c->days = days && days[0] ? atoi(days) : 7;
         c->selector = sel ? strdup(sel) : NULL;
@@ -191,5 +204,6 @@ static void handle_restore(st_http_req_t *r, void *arg)
 
 int st_api_register_lifecycle(st_app_t *app)
 {
-    return st_http_route(app->http, ST_HTTP_GET | ST_HTTP_POST, "/strata/api/v1/restore", handle_restore, app);
+    return st_http_route(app->http, ST_HTTP_GET | ST_HTTP_POST, "/strata/api/v1/restore", handle_restore,
+                         app);
 }

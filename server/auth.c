@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUTH_CACHE 256
+#define AUTH_CACHE    256
 #define AUTH_CACHE_NS (60 * ST_NS_PER_SEC)
 
 typedef struct {
@@ -78,7 +78,8 @@ static bool tenant_ok(const char *t)
     if (n == 0 || n > 150 || strcmp(t, ".") == 0 || strcmp(t, "..") == 0) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!-_.*'()", c)))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("!-_.*'()", c)))
             return false;
     }
     return true;
@@ -88,7 +89,8 @@ static int parse_line(char *line, cred_t *c, char *why, size_t whysz)
 {
     memset(c, 0, sizeof *c);
     char *save = NULL, *tenants = strtok_r(line, " \t", &save), *kind = strtok_r(NULL, " \t", &save);
-    char *a = strtok_r(NULL, " \t", &save), *b = strtok_r(NULL, " \t", &save), *extra = strtok_r(NULL, " \t", &save);
+    char *a = strtok_r(NULL, " \t", &save), *b = strtok_r(NULL, " \t", &save),
+         *extra = strtok_r(NULL, " \t", &save);
     if (tenants == NULL || kind == NULL || a == NULL) {
         snprintf(why, whysz, "expected \"<tenants> basic <user> <hash>\" or \"<tenants> bearer <hash>\"");
         return ST_EPARSE;
@@ -122,15 +124,17 @@ static int parse_line(char *line, cred_t *c, char *why, size_t whysz)
         /* pbkdf2-sha256$<iterations>$<salt>$<hash> */
         char h[512];
         snprintf(h, sizeof h, "%s", hash);
-        char *hs = NULL, *alg = strtok_r(h, "$", &hs), *it = strtok_r(NULL, "$", &hs), *salt = strtok_r(NULL, "$", &hs),
-             *dk = strtok_r(NULL, "$", &hs);
+        char *hs = NULL, *alg = strtok_r(h, "$", &hs), *it = strtok_r(NULL, "$", &hs),
+             *salt = strtok_r(NULL, "$", &hs), *dk = strtok_r(NULL, "$", &hs);
         size_t n;
         uint8_t saltbuf[96], dkbuf[48]; /* EVP_DecodeBlock writes whole 3-byte groups, padding included */
         if (alg == NULL || strcmp(alg, "pbkdf2-sha256") != 0 || it == NULL || salt == NULL || dk == NULL ||
-            (c->iterations = atoi(it)) < 1000 || b64_decode(salt, strlen(salt), saltbuf, sizeof saltbuf, &c->nsalt) < 0 ||
+            (c->iterations = atoi(it)) < 1000 ||
+            b64_decode(salt, strlen(salt), saltbuf, sizeof saltbuf, &c->nsalt) < 0 ||
             c->nsalt > sizeof c->salt || b64_decode(dk, strlen(dk), dkbuf, sizeof dkbuf, &n) < 0 || n != 32) {
-            snprintf(why, whysz, "basic credentials need a hash \"pbkdf2-sha256$<iterations >= 1000>$<salt>$<hash>\" "
-                                 "(strata auth hash)");
+            snprintf(why, whysz,
+                     "basic credentials need a hash \"pbkdf2-sha256$<iterations >= 1000>$<salt>$<hash>\" "
+                     "(strata auth hash)");
             return ST_EPARSE;
         }
         memcpy(c->salt, saltbuf, c->nsalt);
@@ -142,7 +146,8 @@ static int parse_line(char *line, cred_t *c, char *why, size_t whysz)
         }
         c->bearer = true;
         if (strncmp(a, "sha256$", 7) != 0 || !hex_decode(a + 7, c->hash, 32)) {
-            snprintf(why, whysz, "bearer tokens need a hash \"sha256$<64 hex digits>\" (strata auth hash --bearer)");
+            snprintf(why, whysz,
+                     "bearer tokens need a hash \"sha256$<64 hex digits>\" (strata auth hash --bearer)");
             return ST_EPARSE;
         }
     } else {
@@ -173,7 +178,8 @@ int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
         char *hash = strchr(line, '#');
         if (hash) *hash = '\0';
         size_t n = strlen(line);
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t')) line[--n] = '\0';
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+            line[--n] = '\0';
         char *p = line + strspn(line, " \t");
         if (*p == '\0') continue;
         if (a->n == cap) {
@@ -195,7 +201,8 @@ int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
     }
     fclose(f);
     if (rc == 0 && a->n == 0) {
-        snprintf(err, errsz, "%s: auth.credentials_file: no credentials (every request would be refused)", path);
+        snprintf(err, errsz, "%s: auth.credentials_file: no credentials (every request would be refused)",
+                 path);
         rc = ST_EPARSE;
     }
     if (rc < 0) {
@@ -239,8 +246,8 @@ static int verify(const st_auth_t *a, st_str_t hv)
             const cred_t *c = &a->v[i];
             if (c->bearer || strlen(c->user) != un || memcmp(c->user, dec, un) != 0) continue;
             uint8_t dk[32];
-            if (PKCS5_PBKDF2_HMAC((const char *)colon + 1, (int)pn, c->salt, (int)c->nsalt, c->iterations, EVP_sha256(),
-                                  32, dk) == 1 &&
+            if (PKCS5_PBKDF2_HMAC((const char *)colon + 1, (int)pn, c->salt, (int)c->nsalt, c->iterations,
+                                  EVP_sha256(), 32, dk) == 1 &&
                 CRYPTO_memcmp(dk, c->hash, 32) == 0)
                 found = (int)i;
             OPENSSL_cleanse(dk, sizeof dk);
@@ -299,14 +306,18 @@ int st_auth_hash_cmd(int argc, char **argv)
     bool bearer = false;
     int iterations = 310000;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--bearer") == 0) bearer = true;
-        else if (strncmp(argv[i], "--iterations=", 13) == 0) iterations = atoi(argv[i] + 13);
+        if (strcmp(argv[i], "--bearer") == 0)
+            bearer = true;
+        else if (strncmp(argv[i], "--iterations=", 13) == 0)
+            iterations = atoi(argv[i] + 13);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs("Usage: strata auth hash [--bearer] [--iterations=N] < secret\n\n"
-                  "Reads a password (or, with --bearer, a token) from the first line of stdin and prints the hash\n"
-                  "for auth.credentials_file: pbkdf2-sha256$<iterations>$<salt>$<hash> for passwords (default\n"
-                  "310000 iterations), sha256$<hex> for tokens (use long random tokens).\n",
-                  stdout);
+            fputs(
+                "Usage: strata auth hash [--bearer] [--iterations=N] < secret\n\n"
+                "Reads a password (or, with --bearer, a token) from the first line of stdin and prints the "
+                "hash\n"
+                "for auth.credentials_file: pbkdf2-sha256$<iterations>$<salt>$<hash> for passwords (default\n"
+                "310000 iterations), sha256$<hex> for tokens (use long random tokens).\n",
+                stdout);
             return 0;
         } else {
             fprintf(stderr, "strata auth hash: unknown flag %s\n", argv[i]);

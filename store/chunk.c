@@ -13,9 +13,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define CHUNK_MAGIC "STCK"
-#define CODEC_ZSTD 1
-#define MAX_BLOCK_ULEN (64u << 20)   /* sanity bound when decoding untrusted metadata */
+#define CHUNK_MAGIC    "STCK"
+#define CODEC_ZSTD     1
+#define MAX_BLOCK_ULEN (64u << 20) /* sanity bound when decoding untrusted metadata */
 #define MAX_FOOTER_LEN (64u << 20)
 #define MAX_HEADER_LEN (1u << 20)
 
@@ -24,8 +24,14 @@
 static pthread_key_t cctx_key, dctx_key;
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
 
-static void free_cctx(void *p) { ZSTD_freeCCtx(p); }
-static void free_dctx(void *p) { ZSTD_freeDCtx(p); }
+static void free_cctx(void *p)
+{
+    ZSTD_freeCCtx(p);
+}
+static void free_dctx(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
 static void make_keys(void)
 {
     pthread_key_create(&cctx_key, free_cctx);
@@ -258,20 +264,20 @@ int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scr
 /* ---- writer -------------------------------------------------------------------------------------- */
 
 struct st_chunk_writer {
-    char *path;     /* NULL: in-memory writer, bytes go to mem */
+    char *path; /* NULL: in-memory writer, bytes go to mem */
     st_buf_t mem;
     char *tenant;
     char *labels;
     uint64_t stream_id;
     int level;
-    uint64_t off;   /* bytes written */
-    uint32_t crc;   /* running CRC-32 of everything written */
+    uint64_t off; /* bytes written */
+    uint32_t crc; /* running CRC-32 of everything written */
     st_block_meta_t *blocks;
     uint32_t nblocks, capblocks;
     uint64_t entries, raw_bytes;
     int64_t min_ts, max_ts;
-    int failed;     /* sticky error */
-    st_buf_t cbuf;  /* compression output */
+    int failed;    /* sticky error */
+    st_buf_t cbuf; /* compression output */
     st_buf_t rawbuf;
 };
 
@@ -322,8 +328,8 @@ static int writer_append(st_chunk_writer_t *w, const void *p, size_t n, bool syn
     return rc;
 }
 
-int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, uint64_t stream_id, int zstd_level,
-                         st_chunk_writer_t **out)
+int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, uint64_t stream_id,
+                         int zstd_level, st_chunk_writer_t **out)
 {
     st_chunk_writer_t *w = calloc(1, sizeof *w);
     if (w == NULL) return -ENOMEM;
@@ -387,9 +393,15 @@ int st_chunk_writer_rename(st_chunk_writer_t *w, const char *newpath)
     return 0;
 }
 
-const char *st_chunk_writer_path(const st_chunk_writer_t *w) { return w->path; }
+const char *st_chunk_writer_path(const st_chunk_writer_t *w)
+{
+    return w->path;
+}
 
-st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w) { return st_str(w->mem.data ? w->mem.data : "", w->mem.len); }
+st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w)
+{
+    return st_str(w->mem.data ? w->mem.data : "", w->mem.len);
+}
 
 static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint32_t entries, int64_t min_ts,
                           int64_t max_ts)
@@ -439,7 +451,10 @@ int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n)
     return rc;
 }
 
-uint64_t st_chunk_writer_size(const st_chunk_writer_t *w) { return w->off; }
+uint64_t st_chunk_writer_size(const st_chunk_writer_t *w)
+{
+    return w->off;
+}
 
 const st_block_meta_t *st_chunk_writer_blocks(const st_chunk_writer_t *w, uint32_t *n)
 {
@@ -556,8 +571,8 @@ static int parse_footer(const uint8_t *f, size_t flen, uint64_t foff, uint32_t h
         m->min_ts = st_unzigzag(st_read_uvarint(&r));
         uint64_t span = st_read_uvarint(&r);
         m->crc = st_read_u32le(&r);
-        if (r.err || clen > MAX_BLOCK_ULEN || ulen > MAX_BLOCK_ULEN || ent > ulen || m->offset != expect_off ||
-            span > (uint64_t)INT64_MAX || m->min_ts > INT64_MAX - (int64_t)span)
+        if (r.err || clen > MAX_BLOCK_ULEN || ulen > MAX_BLOCK_ULEN || ent > ulen ||
+            m->offset != expect_off || span > (uint64_t)INT64_MAX || m->min_ts > INT64_MAX - (int64_t)span)
             return ST_ECORRUPT;
         m->clen = (uint32_t)clen;
         m->ulen = (uint32_t)ulen;
@@ -571,7 +586,8 @@ static int parse_footer(const uint8_t *f, size_t flen, uint64_t foff, uint32_t h
     ci->min_ts = st_unzigzag(st_read_uvarint(&r));
     uint64_t span = st_read_uvarint(&r);
     ci->raw_bytes = st_read_uvarint(&r);
-    if (r.err || st_reader_left(&r) != 0 || span > (uint64_t)INT64_MAX || ci->min_ts > INT64_MAX - (int64_t)span)
+    if (r.err || st_reader_left(&r) != 0 || span > (uint64_t)INT64_MAX ||
+        ci->min_ts > INT64_MAX - (int64_t)span)
         return ST_ECORRUPT;
     ci->max_ts = ci->min_ts + (int64_t)span;
     return 0;
@@ -687,7 +703,8 @@ int st_chunk_verify(int fd, uint64_t off, uint64_t len)
 
 void st_chunk_local_path(uint64_t chunk_id, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%06llx/%016llx.chunk", (unsigned long long)(chunk_id >> 16), (unsigned long long)chunk_id);
+    snprintf(out, outsz, "%06llx/%016llx.chunk", (unsigned long long)(chunk_id >> 16),
+             (unsigned long long)chunk_id);
 }
 
 int st_fsync_dir(const char *dir)

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ST_CHUNK_VERSION 1
+#define ST_CHUNK_VERSION   1
 #define ST_CHUNK_TAIL_SIZE 24
 
 /* ---- entries and blocks ---------------------------------------------------------------------- */
@@ -41,13 +41,13 @@ int st_md_next(st_md_iter_t *it, st_str_t *name, st_str_t *value);
  * across st_block_decode calls. Entries are in ascending timestamp order. */
 typedef struct {
     uint32_t n;
-    int64_t *ts;         /* n timestamps */
-    uint32_t *line_off;  /* n+1 offsets into lines */
-    const char *lines;   /* all lines back to back */
-    uint32_t *md_off;    /* n+1 offsets into md, or NULL when no entry has metadata */
+    int64_t *ts;        /* n timestamps */
+    uint32_t *line_off; /* n+1 offsets into lines */
+    const char *lines;  /* all lines back to back */
+    uint32_t *md_off;   /* n+1 offsets into md, or NULL when no entry has metadata */
     const char *md;
-    st_buf_t raw;        /* decompressed bytes */
-    size_t cap;          /* capacity of the arrays */
+    st_buf_t raw; /* decompressed bytes */
+    size_t cap;   /* capacity of the arrays */
 } st_block_t;
 
 void st_block_free(st_block_t *b);
@@ -70,24 +70,24 @@ int st_block_decode_raw(st_block_t *b, int64_t min_ts);
 /* ---- chunk metadata ---------------------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t offset;   /* of the compressed bytes, from the chunk start */
-    uint32_t clen;     /* compressed length */
-    uint32_t ulen;     /* uncompressed length */
+    uint64_t offset; /* of the compressed bytes, from the chunk start */
+    uint32_t clen;   /* compressed length */
+    uint32_t ulen;   /* uncompressed length */
     uint32_t entries;
     int64_t min_ts, max_ts;
-    uint32_t crc;      /* CRC-32 of the compressed bytes */
+    uint32_t crc; /* CRC-32 of the compressed bytes */
 } st_block_meta_t;
 
 typedef struct {
-    char *tenant;          /* owned */
-    char *labels;          /* owned, canonical label text */
+    char *tenant; /* owned */
+    char *labels; /* owned, canonical label text */
     uint64_t stream_id;
     st_block_meta_t *blocks; /* owned */
     uint32_t nblocks;
     uint64_t entries;
     int64_t min_ts, max_ts;
-    uint64_t raw_bytes;    /* sum of line + metadata bytes */
-    uint64_t size;         /* total chunk bytes (header..tail) */
+    uint64_t raw_bytes; /* sum of line + metadata bytes */
+    uint64_t size;      /* total chunk bytes (header..tail) */
 } st_chunk_info_t;
 
 void st_chunk_info_free(st_chunk_info_t *ci);
@@ -142,8 +142,8 @@ typedef enum {
 
 typedef struct {
     st_loc_kind_t kind;
-    char path[256];   /* relative path or object key */
-    uint64_t offset;  /* byte range of the chunk inside the file/object */
+    char path[256];  /* relative path or object key */
+    uint64_t offset; /* byte range of the chunk inside the file/object */
     uint64_t length;
 } st_chunk_loc_t;
 
