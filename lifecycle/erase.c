@@ -520,6 +520,7 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
         return rc;
     }
     st_chunk_ref_t nr;
+    memset(&nr, 0, sizeof nr);
     if (rw.kept) {
         char rel[300], full[1400];
         char dir[16];
@@ -546,7 +547,7 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
     if (rc == 0)
         rc = rw.kept ? st_index_replace_chunk(w, q->tenant, ref, &nr)
                      : st_index_delete_chunk(w, q->tenant, ref);
-    if (rc == 0 && strcmp(nr.loc.path, ref->loc.path) != 0) {
+    if (rc == 0 && (rw.kept == 0 || strcmp(nr.loc.path, ref->loc.path) != 0)) {
         char k[400];
         snprintf(k, sizeof k, "todo/unlink/%s", ref->loc.path);
         rc = st_index_state_put(w, st_cstr(k), ST_STR(""));

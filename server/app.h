@@ -73,6 +73,8 @@ int st_app_ingest_wait(void *ingester, st_push_t *p);
 typedef struct st_auth st_auth_t;
 /* Loads auth.credentials_file; errors name the file and line. */
 int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz);
+/* The same from memory (name is used in messages). */
+int st_auth_parse(const char *text, size_t len, const char *name, st_auth_t **out, char *err, size_t errsz);
 void st_auth_free(st_auth_t *a); /* NULL-safe */
 /* Verifies an Authorization header value; *tenants gets the credential's comma-separated tenant
  * list ("*" = any). Returns 0 or ST_ENOTFOUND. Thread safe. */

@@ -157,29 +157,35 @@ static int parse_line(char *line, cred_t *c, char *why, size_t whysz)
     return 0;
 }
 
-int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
+int st_auth_parse(const char *text, size_t len, const char *name, st_auth_t **out, char *err, size_t errsz)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
-        return -errno;
-    }
     st_auth_t *a = calloc(1, sizeof *a);
-    if (a == NULL) {
-        fclose(f);
-        return -ENOMEM;
-    }
+    if (a == NULL) return -ENOMEM;
     pthread_mutex_init(&a->mu, NULL);
     char line[4096];
     int lineno = 0, rc = 0;
-    size_t cap = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    size_t cap = 0, pos = 0;
+    while (rc == 0 && pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
         lineno++;
+        if (n >= sizeof line) {
+            snprintf(err, errsz, "%s:%d: auth.credentials_file: line too long", name, lineno);
+            rc = ST_EPARSE;
+            break;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos += n + (nl != NULL);
+        if (memchr(line, '\0', n) != NULL) {
+            snprintf(err, errsz, "%s:%d: auth.credentials_file: NUL byte", name, lineno);
+            rc = ST_EPARSE;
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash) *hash = '\0';
-        size_t n = strlen(line);
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
-            line[--n] = '\0';
+        n = strlen(line);
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t')) line[--n] = '\0';
         char *p = line + strspn(line, " \t");
         if (*p == '\0') continue;
         if (a->n == cap) {
@@ -193,16 +199,14 @@ int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
         }
         char why[256];
         if (parse_line(p, &a->v[a->n], why, sizeof why) < 0) {
-            snprintf(err, errsz, "%s:%d: auth.credentials_file: %s", path, lineno, why);
+            snprintf(err, errsz, "%s:%d: auth.credentials_file: %s", name, lineno, why);
             rc = ST_EPARSE;
             break;
         }
         a->n++;
     }
-    fclose(f);
     if (rc == 0 && a->n == 0) {
-        snprintf(err, errsz, "%s: auth.credentials_file: no credentials (every request would be refused)",
-                 path);
+        snprintf(err, errsz, "%s: auth.credentials_file: no credentials (every request would be refused)", name);
         rc = ST_EPARSE;
     }
     if (rc < 0) {
@@ -211,6 +215,33 @@ int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
     }
     *out = a;
     return 0;
+}
+
+int st_auth_load(const char *path, st_auth_t **out, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        int e = errno;
+        snprintf(err, errsz, "%s: cannot open: %s", path, strerror(e));
+        return -e;
+    }
+    st_buf_t b = ST_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > (1u << 20)) {
+            snprintf(err, errsz, "%s: auth.credentials_file: larger than 1 MiB", path);
+            rc = ST_EPARSE;
+        } else {
+            rc = st_buf_append(&b, chunk, n);
+        }
+    }
+    fclose(f);
+    if (rc == 0) rc = st_auth_parse(b.data ? b.data : "", b.len, path, out, err, errsz);
+    OPENSSL_cleanse(b.data, b.cap);
+    st_buf_free(&b);
+    return rc;
 }
 
 void st_auth_free(st_auth_t *a)
