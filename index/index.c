@@ -359,34 +359,115 @@ static int union_cb(st_index_read_t *r, void *arg, st_str_t value, MDB_val *key)
     return read_ids(r->txn, r->ix->postings, key, a->out);
 }
 
+/* Posting key of name=value in (tenant, day) into k. */
+static int posting_key(st_buf_t *k, const char *tenant, int64_t day, st_str_t name, st_str_t value)
+{
+    uint64_t lh;
+    ST_TRY(key_tenant(k, tenant));
+    ST_TRY(key_u32be(k, day_key(day)));
+    ST_TRY(key_str(k, name, NAME_KEY_MAX, &lh));
+    ST_TRY(st_buf_putc(k, '\0'));
+    return key_str(k, value, VALUE_KEY_MAX, &lh);
+}
+
+/* Number of stream ids under a posting key (0 when absent). */
+static int posting_count(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, size_t *count)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0) return lmdb_err(rc);
+    MDB_val k = *key, v;
+    *count = 0;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+    if (rc == 0) {
+        size_t n;
+        rc = mdb_cursor_count(c, &n);
+        *count = n;
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : lmdb_err(rc);
+}
+
+/* Keeps the candidates present under a posting key: one cursor seek per candidate. */
+static int filter_by_posting(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, st_u64vec_t *cand)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0) return lmdb_err(rc);
+    size_t w = 0;
+    for (size_t i = 0; i < cand->n; i++) {
+        uint8_t id[8];
+        st_put_u64be(id, cand->v[i]);
+        MDB_val k = *key, v = {8, id};
+        rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH);
+        if (rc == 0) cand->v[w++] = cand->v[i];
+        else if (rc != MDB_NOTFOUND) break;
+        rc = 0;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0) return lmdb_err(rc);
+    cand->n = w;
+    return 0;
+}
+
+typedef struct {
+    size_t i;     /* matcher index */
+    size_t count; /* ids in its posting */
+} eq_t;
+
+static int cmp_eq(const void *a, const void *b)
+{
+    size_t x = ((const eq_t *)a)->count, y = ((const eq_t *)b)->count;
+    return x < y ? -1 : x > y;
+}
+
+/* The streams of one day whose labels satisfy every matcher. Equality matchers go first, smallest
+ * posting first; a larger posting is then probed per candidate instead of read whole, and once few
+ * candidates are left the other matchers are checked on their labels instead of expanded. */
 static int select_day(st_index_read_t *r, const char *tenant, int64_t day, const st_matcher_t *m, size_t nm,
                       st_u64vec_t *out)
 {
     st_u64vec_t cand = ST_U64VEC_INIT, set = ST_U64VEC_INIT;
     bool have = false, need_post = false;
     int rc = 0;
+    eq_t *eq = calloc(nm ? nm : 1, sizeof *eq);
+    bool *done = calloc(nm ? nm : 1, sizeof *done);
+    size_t neq = 0;
+    if (eq == NULL || done == NULL) rc = -ENOMEM;
     for (size_t i = 0; i < nm && rc == 0; i++) {
-        if (st_matcher_matches(&m[i], st_str("", 0))) {
-            need_post = true;
+        if (m[i].type != ST_MATCH_EQ || st_matcher_matches(&m[i], st_str("", 0))) continue;
+        if ((rc = posting_key(&r->kbuf, tenant, day, m[i].name, m[i].value)) < 0) break;
+        MDB_val key = {r->kbuf.len, r->kbuf.data};
+        if ((rc = posting_count(r->txn, r->ix->postings, &key, &eq[neq].count)) < 0) break;
+        eq[neq++].i = i;
+    }
+    if (rc == 0) qsort(eq, neq, sizeof *eq, cmp_eq);
+    for (size_t e = 0; e < neq && rc == 0; e++) {
+        const st_matcher_t *x = &m[eq[e].i];
+        done[eq[e].i] = true;
+        if ((rc = posting_key(&r->kbuf, tenant, day, x->name, x->value)) < 0) break;
+        MDB_val key = {r->kbuf.len, r->kbuf.data};
+        if (!have) {
+            rc = read_ids(r->txn, r->ix->postings, &key, &cand); /* ids come sorted */
+            have = true;
+        } else if (eq[e].count > 4 * cand.n) {
+            rc = filter_by_posting(r->txn, r->ix->postings, &key, &cand);
+        } else {
+            set.n = 0;
+            rc = read_ids(r->txn, r->ix->postings, &key, &set);
+            if (rc == 0) st_u64vec_intersect(&cand, &set);
+        }
+        if (cand.n == 0) break;
+    }
+    for (size_t i = 0; i < nm && rc == 0 && !(have && cand.n == 0); i++) {
+        if (done[i]) continue;
+        if (st_matcher_matches(&m[i], st_str("", 0)) || (have && cand.n <= 256)) {
+            need_post = true; /* checked on the candidates' labels below */
             continue;
         }
         set.n = 0;
-        if (m[i].type == ST_MATCH_EQ) {
-            uint64_t lh;
-            st_buf_t *k = &r->kbuf;
-            rc = key_tenant(k, tenant);
-            if (rc == 0) rc = key_u32be(k, day_key(day));
-            if (rc == 0) rc = key_str(k, m[i].name, NAME_KEY_MAX, &lh);
-            if (rc == 0) rc = st_buf_putc(k, '\0');
-            if (rc == 0) rc = key_str(k, m[i].value, VALUE_KEY_MAX, &lh);
-            if (rc < 0) break;
-            MDB_val key = {k->len, k->data};
-            rc = read_ids(r->txn, r->ix->postings, &key, &set);
-        } else {
-            union_arg_t a = {&m[i], &set};
-            rc = each_value(r, tenant, day, m[i].name, union_cb, &a);
-        }
-        if (rc < 0) break;
+        union_arg_t a = {&m[i], &set};
+        if ((rc = each_value(r, tenant, day, m[i].name, union_cb, &a)) < 0) break;
         st_u64vec_sort_unique(&set);
         if (!have) {
             st_u64vec_t t = cand;
@@ -396,8 +477,9 @@ static int select_day(st_index_read_t *r, const char *tenant, int64_t day, const
         } else {
             st_u64vec_intersect(&cand, &set);
         }
-        if (cand.n == 0) break;
     }
+    free(eq);
+    free(done);
     if (rc == 0 && !have) {
         ST_TRY(key_tenant(&r->kbuf, tenant));
         ST_TRY(key_u32be(&r->kbuf, day_key(day)));

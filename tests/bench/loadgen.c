@@ -4,10 +4,11 @@
  * starts so the generator costs little CPU while measuring.
  *
  * Usage: strata-loadgen -port N [-lines 1000000] [-conns 4] [-batch 1000] [-jobs 16] [-hosts 8]
- *                       [-format json|proto|otlp] [-loghub DIR] [-raw FILE]
+ *                       [-format json|proto|otlp] [-loghub DIR] [-raw FILE] [-span SECONDS]
  * -format proto sends Loki's protobuf PushRequest in a snappy block (as Alloy/Promtail do), otlp sends
  * OTLP/HTTP protobuf ExportLogsServiceRequest to /otlp/v1/logs; -raw writes the raw lines (for the
- * zstd/rg baselines). jobs x hosts is the number of streams. */
+ * zstd/rg baselines). jobs x hosts is the number of streams. -span spreads the timestamps over the last
+ * SECONDS (default 3600). */
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/timeutil.h"
@@ -34,6 +35,7 @@ typedef struct {
 static int port = 3100;
 static long total_lines = 1000000;
 static int conns = 4, batch = 1000, njobs = 16, nhosts = 8;
+static long span_s = 3600; /* timestamps spread over the last span_s seconds */
 static const char *loghub = "../shared/data/loghub";
 static const char *rawfile = NULL;
 static const char *format = "json";
@@ -209,6 +211,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-loghub")) loghub = argv[i + 1];
         else if (!strcmp(argv[i], "-raw")) rawfile = argv[i + 1];
         else if (!strcmp(argv[i], "-format")) format = argv[i + 1];
+        else if (!strcmp(argv[i], "-span")) span_s = atol(argv[i + 1]);
         else {
             fprintf(stderr, "unknown flag %s\n", argv[i]);
             return 2;
@@ -224,8 +227,8 @@ int main(int argc, char **argv)
     long per_req = per_req_host * nhosts;
     nbodies = (size_t)((total_lines + per_req - 1) / per_req);
     bodies = calloc(nbodies, sizeof *bodies);
-    int64_t t0 = st_now_ns() - 3600 * ST_NS_PER_SEC; /* fresh: the last hour */
-    int64_t step = 3600 * ST_NS_PER_SEC / (total_lines > 0 ? total_lines : 1);
+    int64_t t0 = st_now_ns() - span_s * ST_NS_PER_SEC; /* fresh: the last hour (-span) */
+    int64_t step = span_s * ST_NS_PER_SEC / (total_lines > 0 ? total_lines : 1);
     if (step < 1) step = 1;
     size_t *pos = calloc((size_t)njobs * (size_t)nhosts, sizeof *pos);
     for (int j = 0; j < njobs; j++)

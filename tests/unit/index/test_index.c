@@ -115,6 +115,113 @@ static int collect(void *arg, const st_chunk_ref_t *ref)
     return 0;
 }
 
+typedef struct {
+    st_chunk_ref_t refs[4];
+    int n;
+} refs_got_t;
+
+static int collect_ref(void *arg, const st_chunk_ref_t *ref)
+{
+    refs_got_t *g = arg;
+    if (g->n < 4) g->refs[g->n] = *ref;
+    g->n++;
+    return 0;
+}
+
+/* Many streams sharing one label: the smallest posting drives the selection, a large posting is
+ * probed per candidate, and regexes on few candidates are checked on their labels. */
+static void test_select_many(void **state)
+{
+    (void)state;
+    int64_t d = st_day_of(D0);
+    for (uint64_t i = 0; i < 300; i++) {
+        char l[128];
+        snprintf(l, sizeof l, "{env=\"big\", group=\"g-%llu\", host=\"h-%llu\"}", (unsigned long long)(i % 3),
+                 (unsigned long long)i);
+        put("t3", l, 1000 + i, 1000 + i, D0 + 100, D0 + 200);
+    }
+    st_matcher_t one[2] = {{ST_MATCH_EQ, ST_STR("env"), ST_STR("big"), NULL, NULL},
+                           {ST_MATCH_EQ, ST_STR("host"), ST_STR("h-42"), NULL, NULL}};
+    sel("t3", d, d, one, 2, (uint64_t[]){1042}, 1);
+    st_matcher_t grp[2] = {{ST_MATCH_EQ, ST_STR("env"), ST_STR("big"), NULL, NULL},
+                           {ST_MATCH_EQ, ST_STR("group"), ST_STR("g-1"), NULL, NULL}};
+    st_index_read_t *r;
+    assert_int_equal(st_index_read_begin(ix, &r), 0);
+    st_u64vec_t out = ST_U64VEC_INIT;
+    assert_int_equal(st_index_select(r, "t3", d, d, grp, 2, &out), 0);
+    assert_int_equal(out.n, 100);
+    for (size_t i = 0; i < out.n; i++) assert_true((out.v[i] - 1000) % 3 == 1);
+    st_u64vec_free(&out);
+    st_index_read_end(r);
+    regex_t re;
+    regcomp(&re, "^(g-.*)$", REG_EXTENDED | REG_NOSUB);
+    st_matcher_t small[2] = {{ST_MATCH_EQ, ST_STR("host"), ST_STR("h-42"), NULL, NULL},
+                             {ST_MATCH_RE, ST_STR("group"), ST_STR("g-.*"), posix_re_match, &re}};
+    sel("t3", d, d, small, 2, (uint64_t[]){1042}, 1);
+    regex_t re2;
+    regcomp(&re2, "^(g-2)$", REG_EXTENDED | REG_NOSUB);
+    st_matcher_t none[2] = {{ST_MATCH_EQ, ST_STR("host"), ST_STR("h-42"), NULL, NULL},
+                            {ST_MATCH_RE, ST_STR("group"), ST_STR("g-2"), posix_re_match, &re2}};
+    sel("t3", d, d, none, 2, NULL, 0);
+    regex_t re3;
+    regcomp(&re3, "^(h-4.)$", REG_EXTENDED | REG_NOSUB);
+    st_matcher_t hosts[2] = {{ST_MATCH_EQ, ST_STR("env"), ST_STR("big"), NULL, NULL},
+                             {ST_MATCH_RE, ST_STR("host"), ST_STR("h-4."), posix_re_match, &re3}};
+    sel("t3", d, d, hosts, 2, (uint64_t[]){1040, 1041, 1042, 1043, 1044, 1045, 1046, 1047, 1048, 1049}, 10);
+    regfree(&re);
+    regfree(&re2);
+    regfree(&re3);
+}
+
+/* A chunk rewritten with a narrower time range replaces the old references; a day it no longer
+ * covers loses the stream's postings. */
+static void test_replace_chunk(void **state)
+{
+    (void)state;
+    put("t4", "{app=\"r\"}", 77, 70, D0 + 10, D0 + DAY + 10);
+    int64_t d = st_day_of(D0);
+    st_matcher_t m = {ST_MATCH_EQ, ST_STR("app"), ST_STR("r"), NULL, NULL};
+    sel("t4", d + 1, d + 1, &m, 1, (uint64_t[]){77}, 1);
+    st_index_read_t *r;
+    assert_int_equal(st_index_read_begin(ix, &r), 0);
+    refs_got_t g;
+    memset(&g, 0, sizeof g);
+    assert_int_equal(st_index_chunks(r, "t4", d, 77, INT64_MIN, INT64_MAX, collect_ref, &g), 0);
+    st_index_read_end(r);
+    assert_int_equal(g.n, 1);
+    st_chunk_ref_t nr = g.refs[0];
+    nr.max_ts = D0 + 20; /* now within the first day */
+    nr.entries = 3;
+    st_index_write_t *w;
+    assert_int_equal(st_index_write_begin(ix, &w), 0);
+    assert_int_equal(st_index_replace_chunk(w, "t4", &g.refs[0], &nr), 0);
+    assert_int_equal(st_index_write_commit(w), 0);
+    sel("t4", d, d, &m, 1, (uint64_t[]){77}, 1);
+    sel("t4", d + 1, d + 1, &m, 1, NULL, 0);
+    assert_int_equal(st_index_read_begin(ix, &r), 0);
+    g.n = 0;
+    assert_int_equal(st_index_chunks(r, "t4", d, 77, INT64_MIN, INT64_MAX, collect_ref, &g), 0);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.refs[0].entries, 3);
+    g.n = 0;
+    assert_int_equal(st_index_chunks(r, "t4", d + 1, 77, INT64_MIN, INT64_MAX, collect_ref, &g), 0);
+    assert_int_equal(g.n, 0);
+    st_index_read_end(r);
+    /* a later min_ts (a key change) works too */
+    st_chunk_ref_t nr2 = nr;
+    nr2.min_ts = D0 + 15;
+    assert_int_equal(st_index_write_begin(ix, &w), 0);
+    assert_int_equal(st_index_replace_chunk(w, "t4", &nr, &nr2), 0);
+    assert_int_equal(st_index_write_commit(w), 0);
+    assert_int_equal(st_index_read_begin(ix, &r), 0);
+    g.n = 0;
+    assert_int_equal(st_index_chunks(r, "t4", d, 77, INT64_MIN, INT64_MAX, collect_ref, &g), 0);
+    st_index_read_end(r);
+    assert_int_equal(g.n, 1);
+    assert_true(g.refs[0].min_ts == D0 + 15);
+    sel("t4", d, d, &m, 1, (uint64_t[]){77}, 1);
+}
+
 static void test_chunks_across_days(void **state)
 {
     (void)state;
@@ -215,7 +322,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select),          cmocka_unit_test(test_chunks_across_days),
         cmocka_unit_test(test_label_names_values), cmocka_unit_test(test_long_values),
-        cmocka_unit_test(test_ref_codec),
+        cmocka_unit_test(test_ref_codec),         cmocka_unit_test(test_select_many),
+        cmocka_unit_test(test_replace_chunk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
