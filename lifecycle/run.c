@@ -473,7 +473,19 @@ static void lock_for(const st_lc_policy_t *p, st_tier_t tier, int64_t delete_at,
     *until = (time_t)(delete_at / ST_NS_PER_SEC);
 }
 
-/* Puts the finished pack file (size bytes) and checks what S3 holds. */
+/* Whether the x-amz-checksum-crc32 S3 reports (base64 of the big-endian CRC; absent, or
+ * "<b64>-<parts>" for multipart uploads, which cannot be compared) agrees with crc. */
+static bool crc_matches(const char *b64, uint32_t crc)
+{
+    if (b64[0] == '\0' || strchr(b64, '-') != NULL) return true;
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+    char want[9] = {tab[be[0] >> 2], tab[(be[0] & 3) << 4 | be[1] >> 4], tab[(be[1] & 15) << 2 | be[2] >> 6],
+                    tab[be[2] & 63], tab[be[3] >> 2], tab[(be[3] & 3) << 4], '=', '=', '\0'};
+    return strcmp(b64, want) == 0;
+}
+
+/* Puts the finished pack file (size bytes) and checks what S3 holds: size, class and CRC-32. */
 static int put_verified(lc_run_t *r, const char *key, int fd, uint64_t size, st_tier_t tier,
                         const char *lock_mode, time_t lock_until, st_s3_put_result_t *res, st_s3_error_t *err)
 {
@@ -493,6 +505,7 @@ static int put_verified(lc_run_t *r, const char *key, int fd, uint64_t size, st_
         r->rep->requests++;
         if (rc == 0 && (info.size != size || strcmp(info.storage_class, st_tier_name(tier)) != 0))
             rc = ST_ECORRUPT;
+        if (rc == 0 && !crc_matches(info.checksum_crc32, res->crc32)) rc = ST_S3_ECHECKSUM;
     }
     return rc;
 }
@@ -731,6 +744,7 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
             r->rep->requests++;
             if (rc == 0 && (strcmp(info.storage_class, st_tier_name(target)) != 0 || info.size != ps->size))
                 rc = ST_ECORRUPT;
+            if (rc == 0 && ps->crc32 && !crc_matches(info.checksum_crc32, ps->crc32)) rc = ST_S3_ECHECKSUM;
         }
         if (rc < 0) {
             ST_LOG_ERROR("lifecycle", "msg=\"transition failed\" key=%s to=%s err=\"%s\" s3_code=%s", ps->key,
