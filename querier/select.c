@@ -245,6 +245,11 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
             c->s->narch++;
             return 0;
         }
+        if (frc == ST_ENOTFOUND) {
+            /* the object was replaced (repacked, rewritten) after this index snapshot */
+            c->raced = true;
+            return 1;
+        }
         if (frc < 0) return frc;
     } else {
         snprintf(path, sizeof path, "%s/%s", c->q->o.chunks_dir, ref->loc.path);
