@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define MAX_ERRORS     100
@@ -697,8 +698,41 @@ static size_t line_for(const size_t *key_line, const char *key)
     return k ? key_line[k - st_cfg_keys] : 0;
 }
 
+/* server.http_tls_config: cert and key together, files readable, a CA file for the Verify types. */
+static void check_tls(const st_config_t *c, errs_t *e, const size_t *key_line)
+{
+    static const char *const keys[] = {"server.http_tls_config.cert_file", "server.http_tls_config.key_file",
+                                       "server.http_tls_config.client_ca_file"};
+    const char *const vals[] = {c->server.http_tls_config.cert_file, c->server.http_tls_config.key_file,
+                                c->server.http_tls_config.client_ca_file};
+    const char *auth = c->server.http_tls_config.client_auth_type;
+    bool on = vals[0][0] || vals[1][0];
+    /* a missing key has no line: report at the line of the one that is set */
+    if (on && !vals[0][0])
+        errs_add(e, line_for(key_line, keys[1]), keys[0], "required when %s is set", keys[1]);
+    if (on && !vals[1][0])
+        errs_add(e, line_for(key_line, keys[0]), keys[1], "required when %s is set", keys[0]);
+    for (size_t i = 0; i < 3; i++) {
+        if (vals[i][0] && access(vals[i], R_OK) != 0)
+            errs_add(e, line_for(key_line, keys[i]), keys[i], "cannot read \"%s\": %s", vals[i],
+                     strerror(errno));
+    }
+    const char *ak = "server.http_tls_config.client_auth_type";
+    if (strcmp(auth, "NoClientCert") != 0 && !on)
+        errs_add(e, line_for(key_line, ak), ak,
+                 "%s needs TLS (server.http_tls_config.cert_file and key_file)", auth);
+    else if (vals[2][0] && !on)
+        errs_add(e, line_for(key_line, keys[2]), keys[2],
+                 "needs TLS (server.http_tls_config.cert_file and key_file)");
+    bool verify =
+        strcmp(auth, "VerifyClientCertIfGiven") == 0 || strcmp(auth, "RequireAndVerifyClientCert") == 0;
+    if (on && verify && !vals[2][0])
+        errs_add(e, line_for(key_line, ak), keys[2], "required when client_auth_type is %s", auth);
+}
+
 static void finish_int(st_config_t *c, errs_t *e, const size_t *key_line, const size_t *period_line)
 {
+    check_tls(c, e, key_line);
     for (size_t i = 0; i < sizeof derived_dirs / sizeof derived_dirs[0]; i++) {
         char *dir = (char *)c + derived_dirs[i].off;
         if (dir[0] != '\0') continue;

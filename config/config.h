@@ -3,7 +3,7 @@
  * Key names follow Loki's where the concept is the same (server.http_listen_port, limits_config.*,
  * schema_config, ...). Every key has a documented default (st_config_print_reference prints them
  * all; docs/configuration.md is generated from the same table). Sizes accept plain integers or
- * humanized byte sizes ("256KB", "1.5MiB"); durations accept Prometheus ("1h30m", "7d") and Go
+ * byte sizes with binary units as Loki ("256KB" = 262144); durations accept Prometheus ("1h30m", "7d") and Go
  * ("1.5h", "300ms") forms. Loading never exits: errors name the file, line and key. */
 #ifndef ST_CONFIG_CONFIG_H
 #define ST_CONFIG_CONFIG_H
@@ -41,6 +41,13 @@ typedef struct {
         char log_level[8];                    /* error|warn|info|debug, default info */
         char log_format[8];                   /* logfmt (only) */
         int64_t graceful_shutdown_timeout_ns; /* 30s */
+        struct {
+            char cert_file[1024];      /* "" = plain HTTP; set together with key_file */
+            char key_file[1024];       /* PEM private key of cert_file */
+            char client_auth_type[32]; /* Go's tls.ClientAuthType name, default "NoClientCert" */
+            char client_ca_file[1024]; /* CAs for client certificates (required by the Verify* types) */
+            char min_version[16];      /* "VersionTLS12" (default) | "VersionTLS13" */
+        } http_tls_config;
     } server;
 
     struct {
@@ -97,7 +104,7 @@ typedef struct {
         bool reject_old_samples;               /* true */
         int64_t reject_old_samples_max_age_ns; /* 168h */
         int64_t creation_grace_period_ns;      /* 10m */
-        size_t max_line_size;                  /* 256KB = 256000 (go-humanize KB; 0 = none) */
+        size_t max_line_size;                  /* 256KB = 262144 (Loki's binary KB; 0 = none) */
         bool max_line_size_truncate;           /* false */
         int max_label_names_per_series;        /* 15 */
         int max_label_name_length;             /* 1024 */
@@ -111,6 +118,9 @@ typedef struct {
         char discover_service_name[1024];      /* comma-separated label names ("" disables) */
         bool discover_log_levels;              /* true: detected_level structured metadata */
         char deletion_mode[24];                /* disabled | filter-only | filter-and-delete */
+        bool allow_structured_metadata;        /* true */
+        size_t max_structured_metadata_size;   /* 64KB */
+        int max_structured_metadata_entries_count; /* 128 */
     } limits_config;
 
     struct {

@@ -75,6 +75,20 @@ const st_cfg_key_t st_cfg_keys[] = {
     ENUM("server.log_format", server.log_format, "logfmt", "logfmt", "Log line format (logfmt only)."),
     DUR("server.graceful_shutdown_timeout", server.graceful_shutdown_timeout_ns, "30s", 0,
         "On SIGTERM, how long in-flight requests may finish before connections are closed."),
+    STR("server.http_tls_config.cert_file", server.http_tls_config.cert_file, "", 0, NULL,
+        "PEM certificate (then any intermediates) for HTTPS on the HTTP port; with key_file. Empty: plain "
+        "HTTP."),
+    STR("server.http_tls_config.key_file", server.http_tls_config.key_file, "", 0, NULL,
+        "PEM private key (not encrypted) of cert_file."),
+    ENUM("server.http_tls_config.client_auth_type", server.http_tls_config.client_auth_type, "NoClientCert",
+         "NoClientCert|RequestClientCert|RequireAnyClientCert|VerifyClientCertIfGiven|"
+         "RequireAndVerifyClientCert",
+         "Client certificate policy (Go's tls.ClientAuthType); the Verify types check it against "
+         "client_ca_file."),
+    STR("server.http_tls_config.client_ca_file", server.http_tls_config.client_ca_file, "", 0, NULL,
+        "PEM CA certificates that client certificates must chain to (required by the Verify types)."),
+    ENUM("server.http_tls_config.min_version", server.http_tls_config.min_version, "VersionTLS12",
+         "VersionTLS12|VersionTLS13", "Oldest TLS version accepted."),
 
     STR("common.path_prefix", common.path_prefix, "./data", 1, NULL,
         "Directory under which the WAL (wal), chunks (chunks) and index (index) go unless set explicitly."),
@@ -179,6 +193,13 @@ const st_cfg_key_t st_cfg_keys[] = {
         "\"unknown_service\" (comma-separated; empty disables)."),
     BOOL("limits_config.discover_log_levels", limits_config.discover_log_levels, "true",
          "Add structured metadata detected_level (from a level label, metadata or the line) to every entry."),
+    BOOL("limits_config.allow_structured_metadata", limits_config.allow_structured_metadata, "true",
+         "Accept structured metadata (the third element of a JSON value, protobuf/OTLP attributes); when false "
+         "pushes carrying it are refused with Loki's text."),
+    BYTES("limits_config.max_structured_metadata_size", limits_config.max_structured_metadata_size, "64KB", 0,
+          "Largest structured metadata of one entry (names + values; 0 = no limit)."),
+    INT("limits_config.max_structured_metadata_entries_count", limits_config.max_structured_metadata_entries_count,
+        "128", 0, INT_MAX, "Most structured metadata pairs per entry (0 = no limit)."),
     ENUM("limits_config.deletion_mode", limits_config.deletion_mode, "filter-and-delete",
          "disabled|filter-only|filter-and-delete",
          "Delete API (/loki/api/v1/delete): disabled (403), filter-only (queries hide the lines) or "

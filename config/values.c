@@ -1,5 +1,5 @@
 /* values.c: text <-> value conversions for config keys: integers, booleans, humanized byte sizes
- * (go-humanize semantics), durations (Prometheus and Go forms), dates, quoting for messages and YAML
+ * (Loki's binary units: KB = 1024), durations (Prometheus and Go forms), dates, quoting for messages and YAML
  * output, UTF-8 validation, edit distance for key suggestions, and ${VAR} expansion. */
 #include "config/config_int.h"
 
@@ -58,35 +58,35 @@ int st_cfg_parse_bool(const char *s, size_t n, bool *out)
     return ST_EPARSE;
 }
 
-/* go-humanize's bytesSizeTable. */
+/* Loki's sizes (dskit flagext.ByteSize, c2h5oh/datasize): every unit is binary, KB = KiB = 1024. */
 static const struct {
     const char *name;
     uint64_t mult;
 } size_units[] = {
     {"", 1},
     {"b", 1},
-    {"k", 1000ULL},
-    {"kb", 1000ULL},
+    {"k", 1ULL << 10},
+    {"kb", 1ULL << 10},
     {"ki", 1ULL << 10},
     {"kib", 1ULL << 10},
-    {"m", 1000ULL * 1000},
-    {"mb", 1000ULL * 1000},
+    {"m", 1ULL << 20},
+    {"mb", 1ULL << 20},
     {"mi", 1ULL << 20},
     {"mib", 1ULL << 20},
-    {"g", 1000ULL * 1000 * 1000},
-    {"gb", 1000ULL * 1000 * 1000},
+    {"g", 1ULL << 30},
+    {"gb", 1ULL << 30},
     {"gi", 1ULL << 30},
     {"gib", 1ULL << 30},
-    {"t", 1000ULL * 1000 * 1000 * 1000},
-    {"tb", 1000ULL * 1000 * 1000 * 1000},
+    {"t", 1ULL << 40},
+    {"tb", 1ULL << 40},
     {"ti", 1ULL << 40},
     {"tib", 1ULL << 40},
-    {"p", 1000ULL * 1000 * 1000 * 1000 * 1000},
-    {"pb", 1000ULL * 1000 * 1000 * 1000 * 1000},
+    {"p", 1ULL << 50},
+    {"pb", 1ULL << 50},
     {"pi", 1ULL << 50},
     {"pib", 1ULL << 50},
-    {"e", 1000ULL * 1000 * 1000 * 1000 * 1000 * 1000},
-    {"eb", 1000ULL * 1000 * 1000 * 1000 * 1000 * 1000},
+    {"e", 1ULL << 60},
+    {"eb", 1ULL << 60},
     {"ei", 1ULL << 60},
     {"eib", 1ULL << 60},
 };
@@ -281,33 +281,23 @@ static int exact_decimals(uint64_t v, uint64_t m)
 
 void st_cfg_format_bytes(uint64_t v, char *out)
 {
-    /* Per magnitude, the binary and the decimal unit; the one needing fewer decimals wins, decimal
-     * on a tie ("256KB" rather than "250KiB"). */
+    /* The largest binary unit that writes v exactly with at most three decimals, named as Loki
+     * prints sizes ("256KB" = 262144); else the plain byte count. */
     static const struct {
-        const char *bin, *dec;
-        uint64_t bm, dm;
-    } mag[] = {{"PiB", "PB", 1ULL << 50, 1000000000000000ULL},
-               {"TiB", "TB", 1ULL << 40, 1000000000000ULL},
-               {"GiB", "GB", 1ULL << 30, 1000000000ULL},
-               {"MiB", "MB", 1ULL << 20, 1000000ULL},
-               {"KiB", "KB", 1ULL << 10, 1000ULL}};
+        const char *name;
+        uint64_t m;
+    } mag[] = {{"PB", 1ULL << 50}, {"TB", 1ULL << 40}, {"GB", 1ULL << 30}, {"MB", 1ULL << 20}, {"KB", 1ULL << 10}};
     for (size_t k = 0; k < sizeof mag / sizeof mag[0]; k++) {
-        int db = v >= mag[k].bm ? exact_decimals(v, mag[k].bm) : -1;
-        int dd = v >= mag[k].dm ? exact_decimals(v, mag[k].dm) : -1;
-        if (db > 0 && v / mag[k].bm >= 1000) db = -1; /* "1234.567KB" reads worse than the integer */
-        if (dd > 0 && v / mag[k].dm >= 1000) dd = -1;
-        if (db < 0 && dd < 0) continue;
-        bool dec = dd >= 0 && (db < 0 || dd <= db);
-        uint64_t m = dec ? mag[k].dm : mag[k].bm;
-        int ndec = dec ? dd : db;
-        const char *name = dec ? mag[k].dec : mag[k].bin;
-        uint64_t q = v / m, r = v % m;
-        if (ndec == 0) {
-            snprintf(out, 32, "%llu%s", (unsigned long long)q, name);
+        int nd = v >= mag[k].m ? exact_decimals(v, mag[k].m) : -1;
+        if (nd > 0 && v / mag[k].m >= 1000) nd = -1; /* "1234.567KB" reads worse than the integer */
+        if (nd < 0) continue;
+        uint64_t q = v / mag[k].m, r = v % mag[k].m;
+        if (nd == 0) {
+            snprintf(out, 32, "%llu%s", (unsigned long long)q, mag[k].name);
         } else {
             static const uint64_t p10[] = {1, 10, 100, 1000};
-            snprintf(out, 32, "%llu.%0*llu%s", (unsigned long long)q, ndec,
-                     (unsigned long long)(r * p10[ndec] / m), name);
+            snprintf(out, 32, "%llu.%0*llu%s", (unsigned long long)q, nd,
+                     (unsigned long long)(r * p10[nd] / mag[k].m), mag[k].name);
         }
         return;
     }

@@ -64,6 +64,9 @@ typedef struct {
     int64_t write_timeout_ns; /* response must drain within this: else close */
     int64_t idle_timeout_ns;  /* keep-alive connection idle: close */
     int max_connections;      /* 0 = unlimited; over it new connections are closed at once */
+    /* [ext] NULL: plain HTTP. Otherwise the port speaks only TLS with this context (see "TLS" below);
+     * the server keeps its own reference, so the caller may free it after st_http_server_create. */
+    const struct st_http_tls *tls;
 } st_http_opts_t;
 /* [ext] Zero values: max_header_bytes 0 = 1 MiB (Go's default); max_body_bytes 0 = no limit; a timeout
  * of 0 disables that timer. A connection that sends nothing gets read_timeout before a quiet close.
@@ -72,7 +75,9 @@ typedef struct {
 
 /* Creates the server on loop and binds/listens. Returns 0 or a negative libuv/errno code.
  * host is an IP literal or a name resolved with getaddrinfo (NULL or "" = "0.0.0.0"). bind errors
- * (-EADDRINUSE, -EACCES, ...) are reported synchronously and leave nothing on the loop. */
+ * (-EADDRINUSE, -EACCES, ...) are reported synchronously and leave nothing on the loop.
+ * [ext] When SIGPIPE still has its default action it is set to SIG_IGN (process-wide): libuv writes
+ * with writev, and a write to a connection the peer reset must fail with EPIPE, not kill the process. */
 int st_http_server_create(uv_loop_t *loop, const st_http_opts_t *opts, st_http_server_t **out);
 /* Actual bound port (useful with port 0). */
 int st_http_port(const st_http_server_t *s);
@@ -249,5 +254,72 @@ void st_http_ws_ref(st_http_ws_t *ws);
 void st_http_ws_unref(st_http_ws_t *ws);
 /* Messages dropped by st_http_ws_post because the send queue was full (loop thread). */
 uint64_t st_http_ws_dropped(const st_http_ws_t *ws);
+
+/* ---- [ext] TLS (tls.c) -----------------------------------------------------------------------------
+ *
+ * A server created with st_http_opts_t.tls speaks only TLS (OpenSSL) on its port; nothing else about it
+ * changes: keep-alive, pipelining, chunked bodies, 100-continue, WebSocket upgrades (wss), limits,
+ * timeouts and shutdown behave as over plain HTTP. Encryption runs on the loop thread between two
+ * memory BIOs fed by the loop's reads and writes (sockets never block). The handshake counts against
+ * read_timeout (the timer a new connection gets before its first request). ALPN selects "http/1.1"
+ * when the client offers it; session resumption (TLS 1.3 tickets, TLS 1.2 tickets and a server-side
+ * cache) is on; client-initiated renegotiation is refused.
+ *
+ * A failed handshake (garbage, no shared version or cipher, a client certificate missing or not
+ * verified) gets OpenSSL's alert and the connection is closed; a plain HTTP request on the TLS port is
+ * answered "HTTP/1.0 400 Bad Request" with "Client sent an HTTP request to an HTTPS server." (what Go's
+ * net/http, hence Loki, answers) and closed. Either is counted in
+ * strata_http_tls_errors_total{reason="handshake"|"plain_http"|"handshake_timeout"|"protocol"}, and
+ * completed handshakes in strata_http_tls_handshakes_total{resumed="false"|"true"}. */
+
+typedef struct st_http_tls st_http_tls_t;
+
+/* Client certificate policy, with the meaning and names of Go's tls.ClientAuthType (dskit's
+ * client_auth_type). */
+typedef enum {
+    ST_HTTP_TLS_NO_CLIENT_CERT = 0,            /* "NoClientCert": none asked for */
+    ST_HTTP_TLS_REQUEST_CLIENT_CERT,           /* "RequestClientCert": asked for, optional, not verified */
+    ST_HTTP_TLS_REQUIRE_ANY_CLIENT_CERT,       /* "RequireAnyClientCert": required, not verified */
+    ST_HTTP_TLS_VERIFY_CLIENT_CERT_IF_GIVEN,   /* "VerifyClientCertIfGiven": optional, verified if sent */
+    ST_HTTP_TLS_REQUIRE_AND_VERIFY_CLIENT_CERT /* "RequireAndVerifyClientCert": required and verified */
+} st_http_tls_client_auth_t;
+
+typedef enum {
+    ST_HTTP_TLS_V12 = 0, /* "VersionTLS12" */
+    ST_HTTP_TLS_V13      /* "VersionTLS13" */
+} st_http_tls_version_t;
+
+typedef struct {
+    const char *cert_file; /* PEM: the server certificate, then any intermediates */
+    const char *key_file;  /* PEM private key of that certificate (not encrypted) */
+    st_http_tls_client_auth_t client_auth;
+    const char *client_ca_file; /* PEM CAs for client certificates; required by the two Verify modes */
+    st_http_tls_version_t min_version;
+} st_http_tls_opts_t;
+
+/* Loads the certificate chain, key and client CAs once and builds a server context. Returns 0, or
+ * -EINVAL (missing file name, a Verify mode without client_ca_file), -EIO (a file cannot be read or
+ * parsed, the key does not match the certificate) or -ENOMEM, with a one-line reason naming the file
+ * in err (errsz bytes, always NUL-terminated; never any key material). */
+int st_http_tls_new(const st_http_tls_opts_t *o, st_http_tls_t **out, char *err, size_t errsz);
+/* Drops the caller's reference (servers keep their own). NULL is a no-op. */
+void st_http_tls_free(st_http_tls_t *t);
+/* The server certificate's subject (RFC 2253, e.g. "CN=logs.example,O=Example") and notAfter (Unix
+ * seconds), for logs. Valid while t is. */
+const char *st_http_tls_subject(const st_http_tls_t *t);
+int64_t st_http_tls_not_after(const st_http_tls_t *t);
+/* Go's names ("NoClientCert", ..., "VersionTLS12", "VersionTLS13") to the enums. 0 or -EINVAL. */
+int st_http_tls_client_auth_parse(const char *name, st_http_tls_client_auth_t *out);
+int st_http_tls_version_parse(const char *name, st_http_tls_version_t *out);
+
+/* Replaces the context used for new connections (certificate reload, e.g. on SIGHUP); connections
+ * already open keep theirs. Session ticket keys carry over, so resumption survives. Loop thread only.
+ * Returns 0, or ST_EBADSTATE for a server created without TLS. */
+int st_http_server_set_tls(st_http_server_t *s, st_http_tls_t *t);
+/* True when the request arrived over TLS. */
+bool st_http_req_tls(const st_http_req_t *r);
+/* The subject CN of the client certificate, only when one was sent and verified against
+ * client_ca_file (the two Verify modes); NULL otherwise. Valid until the response is sent. */
+const char *st_http_tls_peer_cn(const st_http_req_t *r);
 
 #endif

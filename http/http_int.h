@@ -1,7 +1,7 @@
-/* http_int.h: internals shared by the http module's sources (server, routing, responses), plus a
- * socket-free test seam: a "simulated" server and connection that push bytes through exactly the
- * same parse/dispatch/respond code as a real one, for fuzzing and parser tests. Not for other
- * modules: nothing here is a stable API. */
+/* http_int.h: internals shared by the http module's sources (server, routing, responses, WebSocket,
+ * TLS), plus a socket-free test seam: a "simulated" server and connection that push bytes through
+ * exactly the same parse/dispatch/respond code as a real one, for fuzzing and parser tests. Not for
+ * other modules: nothing here is a stable API. */
 #ifndef ST_HTTP_HTTP_INT_H
 #define ST_HTTP_HTTP_INT_H
 
@@ -99,6 +99,8 @@ struct st_http_conn {
     bool lingering;   /* response sent, write side shut down, discarding input */
     atomic_bool gone; /* the client went away (read by handlers, maybe off-loop) */
     st_http_ws_t *ws; /* [ext] set once a handler upgraded the connection to WebSocket (owned) */
+    /* [ext] TLS state (owned); NULL for plain HTTP */
+    struct st__tls_conn *tls;
     /* simulation (test seam) */
     bool peer_eof; /* the client half-closed while its response was being written */
     bool sim;
@@ -123,6 +125,9 @@ struct st_http_server {
     char *rbuf; /* shared read buffer: every read is consumed inside its callback */
     size_t rbuf_len;
     st_metric_t *m_inflight, *m_conns;
+    st_http_tls_t *tls; /* [ext] context for new connections (a reference); NULL for plain HTTP */
+    char *tls_stage;    /* [ext] staging buffer that coalesces small plaintext writes into one record */
+    st_metric_t *m_tls_hs[2], *m_tls_err[4];
 };
 
 /* --- routing (route.c) --- */
@@ -161,6 +166,38 @@ void st__http_read_start(st_http_conn_t *c);
  * connection to WebSocket mode once it is written (st__ws_begin). Returns 0 or ST_EBADSTATE when the
  * client is gone (the request is then released). */
 int st__http_upgrade(st__http_req_t *ri);
+
+/* Writes bufs to the connection like uv_write (plain, or encrypted when it is a TLS connection); cb
+ * (may be NULL) gets req once the bytes are out. Returns 0 or a negative error (cb not called then). */
+int st__http_conn_write(st_http_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n, uv_write_cb cb);
+
+/* --- [ext] connection internals used by tls.c (server.c) --- */
+/* Plaintext received: parsed, dispatched or handed to the WebSocket, exactly like a plain read. */
+void st__http_conn_input(st_http_conn_t *c, const char *data, size_t len);
+/* The peer finished sending (TLS close_notify): handled like a TCP EOF. */
+void st__http_conn_eof(st_http_conn_t *c);
+/* Closes after the bytes already queued are written: half-close, discard input, close (or at once
+ * when a handler owns a request). */
+void st__http_conn_linger(st_http_conn_t *c);
+
+/* --- [ext] TLS (tls.c) --- */
+enum { ST__TLS_ERR_HANDSHAKE = 0, ST__TLS_ERR_PLAIN_HTTP, ST__TLS_ERR_TIMEOUT, ST__TLS_ERR_PROTOCOL };
+
+/* Server side: takes a reference to t, allocates the staging buffer, registers the metrics. */
+int st__tls_server_init(st_http_server_t *s, const st_http_tls_t *t);
+void st__tls_server_dispose(st_http_server_t *s);
+/* Per connection: an SSL object in server mode between two memory BIOs. 0 or -ENOMEM. */
+int st__tls_conn_new(st_http_conn_t *c);
+void st__tls_conn_free(st_http_conn_t *c);
+/* Ciphertext read from the socket: drives the handshake, decrypts and passes plaintext on to
+ * st__http_conn_input, writes handshake output; failures close the connection and are counted. */
+void st__tls_input(st_http_conn_t *c, const char *data, size_t len);
+/* st__http_conn_write for a TLS connection. UV_EPIPE before the handshake or after close_notify. */
+int st__tls_write(st_http_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n, uv_write_cb cb);
+/* Queues a close_notify alert (once, only on an established connection) before a graceful close. */
+void st__tls_close_notify(st_http_conn_t *c);
+/* The first-request timer fired: counts a handshake that never completed. */
+void st__tls_timeout(st_http_conn_t *c);
 
 /* --- WebSocket (websocket.c) --- */
 

@@ -1,7 +1,8 @@
 /* server.c: the connection engine of the http module: listening socket, per-connection state
  * machine (parse -> dispatch -> respond -> write -> next request), keep-alive, pipelining, limits,
  * timeouts, lingering close, graceful shutdown, metrics/access log, and the simulated connections
- * used by the fuzzer. Routing is in route.c, response helpers in respond.c, forms in form.c. */
+ * used by the fuzzer. Routing is in route.c, response helpers in respond.c, forms in form.c; on a TLS
+ * connection reads go through tls.c before parsing and every write through st__http_conn_write. */
 #include "http/http_int.h"
 
 #include "common/err.h"
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,7 @@ static void conn_free(st_http_conn_t *c)
     s->nconns--;
     st_gauge_add(s->m_conns, -1);
     if (c->ws) st__ws_conn_free(c);
+    st__tls_conn_free(c);
     st__http_req_free(c->cur);
     st__http_req_free(c->ready);
     st_buf_free(&c->pending);
@@ -247,6 +250,7 @@ static void begin_linger(st_http_conn_t *c)
     c->lingering = true;
     timer_set(c, T_LINGER);
     read_start(c);
+    if (c->tls) st__tls_close_notify(c); /* queued before the FIN */
     if (!c->closing && uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, NULL) < 0) conn_close(c);
 }
 
@@ -292,7 +296,7 @@ static void start_write(st_http_conn_t *c, st__http_req_t *ri)
         return;
     }
     timer_set(c, T_WRITE);
-    int rc = uv_write(&ri->wr, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    int rc = st__http_conn_write(c, &ri->wr, bufs, n, on_write);
     if (rc < 0) write_done(ri, rc);
 }
 
@@ -376,7 +380,7 @@ static void send_continue(st_http_conn_t *c)
     /* Static bytes and a write request inside the connection: nothing to free afterwards, and libuv
      * completes writes in order, so it is done before the response that follows it. */
     uv_buf_t b = uv_buf_init((char *)continue_100, sizeof continue_100 - 1);
-    if (uv_write(&c->cont_wr, (uv_stream_t *)&c->tcp, &b, 1, NULL) < 0) conn_close(c);
+    if (st__http_conn_write(c, &c->cont_wr, &b, 1, NULL) < 0) conn_close(c);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -764,7 +768,20 @@ static void on_timer(uv_timer_t *t)
         send_error(c, 408, "request timeout");
         return;
     }
+    if (c->tmode == T_FIRST && c->tls) st__tls_timeout(c); /* the handshake shares this deadline */
     conn_close(c); /* idle, first byte never came, write stalled, or linger over */
+}
+
+static void conn_eof(st_http_conn_t *c)
+{
+    if (c->active && c->active->responded && !c->lingering) {
+        /* Half-close after the answer was queued: let it drain, then close. */
+        c->peer_eof = true;
+        c->close_after = true;
+        read_stop(c);
+        return;
+    }
+    conn_close(c); /* marks a request still in a handler as gone; its answer will be dropped */
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -772,18 +789,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     st_http_conn_t *c = st->data;
     if (nread == 0) return;
     if (nread < 0) {
-        if (nread == UV_EOF && c->active && c->active->responded && !c->lingering) {
-            /* Half-close after the answer was queued: let it drain, then close. */
-            c->peer_eof = true;
-            c->close_after = true;
-            read_stop(c);
-            return;
-        }
-        conn_close(c); /* marks a request still in a handler as gone; its answer will be dropped */
+        if (nread == UV_EOF)
+            conn_eof(c);
+        else
+            conn_close(c);
         return;
     }
     c->data_ns = st_mono_ns();
-    conn_input(c, buf->base, (size_t)nread);
+    if (c->tls && !c->lingering && !c->closing)
+        st__tls_input(c, buf->base, (size_t)nread); /* decrypts, then conn_input */
+    else
+        conn_input(c, buf->base, (size_t)nread);
 }
 
 static void conn_init(st_http_conn_t *c, st_http_server_t *s)
@@ -866,17 +882,39 @@ static void on_connection(uv_stream_t *l, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     format_peer(c);
+    if (s->tls && st__tls_conn_new(c) < 0) {
+        conn_close(c);
+        return;
+    }
     timer_set(c, T_FIRST);
     read_start(c);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* [ext] internals for websocket.c */
+/* [ext] internals for websocket.c and tls.c */
 
 void st__http_conn_close(st_http_conn_t *c) { conn_close(c); }
 void st__http_conn_ref(st_http_conn_t *c) { c->refs++; }
 void st__http_conn_unref(st_http_conn_t *c) { conn_unref(c); }
 void st__http_read_start(st_http_conn_t *c) { read_start(c); }
+void st__http_conn_input(st_http_conn_t *c, const char *data, size_t len) { conn_input(c, data, len); }
+void st__http_conn_eof(st_http_conn_t *c) { conn_eof(c); }
+
+void st__http_conn_linger(st_http_conn_t *c)
+{
+    if (c->closing || c->lingering) return;
+    c->close_after = true;
+    if (c->active)
+        conn_close(c); /* a handler owns a request: its answer is dropped */
+    else
+        begin_linger(c);
+}
+
+int st__http_conn_write(st_http_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n, uv_write_cb cb)
+{
+    if (c->tls) return st__tls_write(c, req, bufs, n, cb);
+    return uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, cb);
+}
 
 int st__http_upgrade(st__http_req_t *ri)
 {
@@ -901,6 +939,7 @@ static int server_alloc(const st_http_opts_t *opts, st_http_server_t **out)
     st_http_server_t *s = calloc(1, sizeof *s);
     if (s == NULL) return -ENOMEM;
     s->opts = *opts;
+    s->opts.tls = NULL; /* borrowed by the caller; the server keeps s->tls (a reference) */
     if (s->opts.max_header_bytes == 0) s->opts.max_header_bytes = DEFAULT_MAX_HEADER;
     if (s->opts.max_body_bytes == 0) s->opts.max_body_bytes = SIZE_MAX;
     if (s->opts.max_header_bytes > UINT32_MAX / 2) s->opts.max_header_bytes = UINT32_MAX / 2;
@@ -969,6 +1008,8 @@ int st_http_server_create(uv_loop_t *loop, const st_http_opts_t *opts, st_http_s
     socklen_t sl = 0;
     int rc = resolve(opts->host, opts->port, &ss, &sl);
     if (rc < 0) return rc;
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
     /* Bind and listen with plain syscalls so that their errors come back here, before any handle
      * exists on the loop. */
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -988,6 +1029,7 @@ int st_http_server_create(uv_loop_t *loop, const st_http_opts_t *opts, st_http_s
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
     st_http_server_t *s = NULL;
     rc = server_alloc(opts, &s);
+    if (rc == 0 && opts->tls) rc = st__tls_server_init(s, opts->tls);
     if (rc == 0) rc = uv_tcp_init(loop, &s->listener);
     if (rc < 0) {
         if (s) {
@@ -1062,6 +1104,7 @@ void st_http_server_destroy(st_http_server_t *s)
     free(s->routes);
     st__http_route_dispose(&s->notfound);
     st__http_route_dispose(&s->invalid);
+    st__tls_server_dispose(s);
     free(s->rbuf);
     free(s);
 }

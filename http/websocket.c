@@ -402,7 +402,7 @@ static void flush(st_http_ws_t *ws)
         return;
     }
     ws->write_start_ns = st_mono_ns();
-    int rc = uv_write(&ws->wr, (uv_stream_t *)&c->tcp, ws->bufs, (unsigned)n, on_written);
+    int rc = st__http_conn_write(c, &ws->wr, ws->bufs, (unsigned)n, on_written);
     if (rc < 0) {
         ws->writing = false;
         frames_free(ws->inflight);

@@ -114,25 +114,70 @@ static int level_field_index(st_str_t name)
     return -1;
 }
 
-static bool contains(st_str_t h, const char *needle)
+/* Whether the literal lit starts at p (left bytes available). */
+static bool at(const char *p, size_t left, const char *lit)
 {
-    return memmem(h.p, h.n, needle, strlen(needle)) != NULL;
+    size_t n = strlen(lit);
+    return left >= n && memcmp(p, lit, n) == 0;
 }
 
-/* Loki's detectLevelFromLogLine: words anywhere in the (scanned part of the) line. */
+/* Loki's detectLevelFromLogLine: words anywhere in the (scanned part of the) line, checked in its
+ * order (info, error, warn, critical, debug). One pass that notes which words occur, instead of up
+ * to 22 memmem scans of the line (12% of the push CPU on lines without a level). */
 static const char *level_from_words(st_str_t s)
 {
-    if (contains(s, "info") || contains(s, "INFO")) return "info";
-    if (contains(s, "err:") || contains(s, "ERR:") || contains(s, "[err]") || contains(s, "[ERR]") ||
-        contains(s, "[error]") || contains(s, "[ERROR]"))
-        return "error";
-    if (contains(s, "warn:") || contains(s, "WARN:") || contains(s, "[warn]") || contains(s, "[WARN]") ||
-        contains(s, "warning") || contains(s, "WARNING"))
-        return "warn";
-    if (contains(s, "critical:") || contains(s, "CRITICAL:") || contains(s, "[critical]") ||
-        contains(s, "[CRITICAL]"))
-        return "critical";
-    if (contains(s, "debug") || contains(s, "DEBUG")) return "debug";
+    /* the bytes a word can start with */
+    static const bool first[256] = {['i'] = 1, ['I'] = 1, ['e'] = 1, ['E'] = 1, ['['] = 1, ['w'] = 1,
+                                    ['W'] = 1, ['c'] = 1, ['C'] = 1, ['d'] = 1, ['D'] = 1};
+    bool err = false, warn = false, crit = false, debug = false;
+    for (size_t i = 0; i < s.n; i++) {
+        if (!first[(unsigned char)s.p[i]]) continue;
+        const char *p = s.p + i;
+        size_t left = s.n - i;
+        switch (*p) {
+        case 'i':
+            if (at(p, left, "info")) return "info";
+            break;
+        case 'I':
+            if (at(p, left, "INFO")) return "info";
+            break;
+        case 'e':
+            err = err || at(p, left, "err:");
+            break;
+        case 'E':
+            err = err || at(p, left, "ERR:");
+            break;
+        case '[':
+            err = err || at(p, left, "[err]") || at(p, left, "[ERR]") || at(p, left, "[error]") || at(p, left, "[ERROR]");
+            warn = warn || at(p, left, "[warn]") || at(p, left, "[WARN]");
+            crit = crit || at(p, left, "[critical]") || at(p, left, "[CRITICAL]");
+            break;
+        case 'w':
+            warn = warn || at(p, left, "warn:") || at(p, left, "warning");
+            break;
+        case 'W':
+            warn = warn || at(p, left, "WARN:") || at(p, left, "WARNING");
+            break;
+        case 'c':
+            crit = crit || at(p, left, "critical:");
+            break;
+        case 'C':
+            crit = crit || at(p, left, "CRITICAL:");
+            break;
+        case 'd':
+            debug = debug || at(p, left, "debug");
+            break;
+        case 'D':
+            debug = debug || at(p, left, "DEBUG");
+            break;
+        default:
+            break;
+        }
+    }
+    if (err) return "error";
+    if (warn) return "warn";
+    if (crit) return "critical";
+    if (debug) return "debug";
     return "unknown";
 }
 

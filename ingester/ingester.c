@@ -6,6 +6,8 @@
  * and reference-counted so snapshots can share them without copying. */
 #include "ingester/ingester.h"
 
+#include "audit/audit.h"
+
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REC_ENTRIES 1
@@ -465,10 +468,19 @@ int st_push_entry(st_push_t *p, size_t idx, int64_t ts, st_str_t line, st_str_t 
     st_buf_put_uvarint(r, st_zigzag(ts));
     st_buf_put_lstr(r, line.p, line.n);
     st_buf_put_lstr(r, md.p, md.n);
+    /* rate and size accounting as Loki's: line bytes plus metadata name and value bytes (not the
+     * encoding's counts and lengths) */
+    uint64_t mdb = 0;
+    if (md.n) {
+        st_md_iter_t it;
+        st_md_iter_init(&it, md);
+        st_str_t n, v;
+        while (st_md_next(&it, &n, &v) == 1) mdb += n.n + v.n;
+    }
     s->n++;
-    s->bytes += line.n + md.n;
+    s->bytes += line.n + mdb;
     p->entries++;
-    p->bytes += line.n + md.n;
+    p->bytes += line.n + mdb;
     return 0;
 }
 
@@ -550,6 +562,71 @@ static void top_cardinality(st_ingester_t *ing, const tenant_t *t, const st_push
     free(extra);
 }
 
+/* Go's time.Time.String() in UTC ("2026-08-21 10:00:00.5 +0000 UTC": fraction without trailing
+ * zeros, none when zero), as Loki's ingester prints an ignored entry's timestamp. out: 64 bytes. */
+static void go_time_string(int64_t ns, char *out)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 64, "%Y-%m-%d %H:%M:%S", &tm);
+    if (frac) {
+        char f[16];
+        snprintf(f, sizeof f, "%09lld", (long long)frac);
+        size_t k = 9;
+        while (k > 0 && f[k - 1] == '0') k--;
+        n += (size_t)snprintf(out + n, 64 - n, ".%.*s", (int)k, f);
+    }
+    snprintf(out + n, 64 - n, " +0000 UTC");
+}
+
+/* flagext.ByteSize's String() (c2h5oh/datasize): the largest binary unit that divides v exactly. */
+static void datasize_string(uint64_t v, char *out)
+{
+    static const char *const unit[] = {"EB", "PB", "TB", "GB", "MB", "KB"};
+    for (int i = 0; i < 6 && v; i++) {
+        uint64_t m = 1ULL << (10 * (6 - i));
+        if (v % m == 0) {
+            snprintf(out, 32, "%llu%s", (unsigned long long)(v / m), unit[i]);
+            return;
+        }
+    }
+    snprintf(out, 32, "%lluB", (unsigned long long)v);
+}
+
+/* Loki's ingester answer for a stream over its rate limit: every entry of the stream in this push is
+ * ignored, at most 10 listed, each with the per-stream text (naming the entry's line length), then
+ * "user '<tenant>', total ignored: N out of N for stream: <labels>". */
+static void stream_rate_error(st_push_t *p, const push_stream_t *ps, double rate)
+{
+    st_buf_t b = ST_BUF_INIT;
+    char lim[32], sz[32], when[64];
+    datasize_string((uint64_t)rate, lim);
+    st_reader_t r = st_reader(ps->rec.data + ps->count_off + 4, ps->rec.len - ps->count_off - 4);
+    for (uint32_t i = 0; i < ps->n && i < 10; i++) {
+        int64_t ts = st_unzigzag(st_read_uvarint(&r));
+        st_str_t line = st_read_lstr(&r);
+        st_read_lstr(&r); /* metadata */
+        if (r.err) break;
+        go_time_string(ts, when);
+        datasize_string(line.n, sz);
+        st_buf_printf(&b,
+                      "entry with timestamp %s ignored, reason: 'Per stream rate limit exceeded (limit: %s/sec) while "
+                      "attempting to ingest for stream '%.*s' totaling %s, consider splitting a stream via additional "
+                      "labels or contact your Loki administrator to see if the limit can be increased',\n",
+                      when, lim, (int)ps->canon.len, ps->canon.data, sz);
+    }
+    st_buf_printf(&b, "user '%s', total ignored: %u out of %u for stream: %.*s", p->tenant, ps->n, ps->n,
+                  (int)ps->canon.len, ps->canon.data);
+    st_push_errors_add(&p->limit_errs, st_buf_cstr(&b));
+    st_buf_free(&b);
+}
+
 /* Applies the admission limits (see st_ingester_push). Returns 0 or ST_ELIMIT. */
 static int admit(st_ingester_t *ing, st_push_t *p)
 {
@@ -617,12 +694,7 @@ static int admit(st_ingester_t *ing, st_push_t *p)
             new_streams++;
         } else if (lim->stream_rate > 0 &&
                    !bucket_take(&s->tokens, &s->tokens_ns, lim->stream_rate, lim->stream_burst, (double)ps->bytes, now)) {
-            snprintf(msg, sizeof msg,
-                     "Per stream rate limit exceeded (limit: %lld bytes/sec) while attempting to ingest for stream '%.*s' "
-                     "totaling %llu bytes, consider splitting a stream via additional labels or contact your Loki "
-                     "administrator to see if the limit can be increased",
-                     (long long)lim->stream_rate, (int)ps->canon.len, ps->canon.data, (unsigned long long)ps->bytes);
-            st_push_errors_add(&p->limit_errs, msg);
+            stream_rate_error(p, ps, lim->stream_rate);
             ps->rejected = true;
             p->limit_status = 429;
             st_counter_inc(ing->m_rejected[1]);
@@ -1251,6 +1323,7 @@ static void flush_cycle(st_ingester_t *ing, bool force)
     st_index_write_t *w = NULL;
     size_t ncommit = 0;
     uint64_t max_seq = 0;
+    st_audit_batch_t *audit = st_audit_batch_begin(); /* chunk.write records (audit/audit.h) */
     for (size_t i = 0; i < nwork; i++) {
         ochunk_t *c = work[i].c;
         stream_t *s = work[i].s;
@@ -1283,6 +1356,7 @@ static void flush_cycle(st_ingester_t *ing, bool force)
             ref.loc.length = c->size;
             rc = st_index_put_chunk(w, s->tenant, &s->labels, st_str(s->canon, s->canon_len), &ref);
             if (rc == 0) rc = st_index_set_flushed_seq(w, s->tenant, s->id, st_str(s->canon, s->canon_len), c->max_seq);
+            if (rc == 0) st_audit_batch_chunk(audit, s->tenant, st_str(s->canon, s->canon_len), &ref, ing->o.chunks_dir);
             if (rc == 0) {
                 ncommit++;
                 if (c->max_seq > max_seq) max_seq = c->max_seq;
@@ -1317,6 +1391,8 @@ static void flush_cycle(st_ingester_t *ing, bool force)
             if (max_seq > ing->committed_seq) ing->committed_seq = max_seq;
         }
     }
+
+    st_audit_batch_end(audit, committed);
 
     /* 5. publish: drop indexed chunks, evict idle empty streams, find what the WAL still needs */
     uint64_t min_needed = UINT64_MAX;

@@ -234,6 +234,14 @@ static void arena_free(arena_t *a)
     }
 }
 
+/* protobuf-c's allocator interface over the arena (free is a no-op: the arena goes at once). */
+static void *pb_alloc(void *arg, size_t n) { return arena_alloc(arg, n); }
+static void pb_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p;
+}
+
 /* ---- OTLP JSON -> the protobuf-c structs ------------------------------------------------------------ */
 
 typedef struct {
@@ -1287,12 +1295,17 @@ int st_push_decode_otlp(st_str_t body, st_otlp_format_t fmt, const st_push_limit
         if (!pb_depth_ok(&strata__otlp__export_logs_service_request__descriptor, b, b + body.n, 0))
             return fatal(errs, ST_EPARSE,
                          "proto: invalid ExportLogsServiceRequest (malformed or nested too deeply)");
+        /* unpack into the arena: one free for the request's many small allocations */
+        arena_t pa = {NULL};
+        ProtobufCAllocator alloc = {.alloc = pb_alloc, .free = pb_free, .allocator_data = &pa};
         Strata__Otlp__ExportLogsServiceRequest *req =
-            strata__otlp__export_logs_service_request__unpack(NULL, body.n, b);
-        if (req == NULL)
+            strata__otlp__export_logs_service_request__unpack(&alloc, body.n, b);
+        if (req == NULL) {
+            arena_free(&pa);
             return fatal(errs, ST_EPARSE, "proto: invalid ExportLogsServiceRequest (malformed protobuf)");
+        }
         int rc = map_request(req, lim, p, errs);
-        strata__otlp__export_logs_service_request__free_unpacked(req, NULL);
+        arena_free(&pa);
         return rc;
     }
     arena_t a = {NULL};

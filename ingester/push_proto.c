@@ -10,6 +10,7 @@
 #include <snappy-c.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 /* Replaces the error text with one fatal message (the whole body is rejected). */
@@ -90,12 +91,65 @@ static int entry_md(const Strata__Push__Entry *en, st_buf_t *md, st_str_t **name
     return st_md_encode(md, *names, *values, k);
 }
 
+/* A bump allocator for protobuf-c's unpack: a request's thousands of small messages and strings come
+ * from a few large blocks, freed together (malloc/free were ~13% of a protobuf push). */
+typedef struct pb_blk {
+    struct pb_blk *next;
+    size_t used, cap;
+    max_align_t data[];
+} pb_blk_t;
+
+typedef struct {
+    pb_blk_t *head;
+    size_t next_cap;
+} pb_arena_t;
+
+static void *pb_arena_alloc(void *arg, size_t n)
+{
+    pb_arena_t *a = arg;
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    pb_blk_t *b = a->head;
+    if (b == NULL || b->cap - b->used < n) {
+        size_t cap = a->next_cap > n ? a->next_cap : n;
+        if ((b = malloc(sizeof *b + cap)) == NULL) return NULL;
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+        if (a->next_cap < ((size_t)64 << 20)) a->next_cap *= 2;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void pb_arena_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p; /* everything goes at once in pb_arena_release */
+}
+
+static void pb_arena_release(pb_arena_t *a)
+{
+    while (a->head) {
+        pb_blk_t *b = a->head;
+        a->head = b->next;
+        free(b);
+    }
+}
+
 /* Decodes the PushRequest bytes. */
 static int decode_request(const uint8_t *buf, size_t n, const st_push_limits_t *lim, st_push_t *p,
                           st_push_errors_t *e)
 {
-    Strata__Push__PushRequest *req = strata__push__push_request__unpack(NULL, n, buf);
-    if (req == NULL) return fatal(e, ST_EPARSE, "proto: invalid PushRequest (malformed protobuf)");
+    /* the unpacked form is a few times the wire size (structs, pointer arrays, string copies) */
+    pb_arena_t arena = {NULL, 2 * n + 4096};
+    ProtobufCAllocator alloc = {.alloc = pb_arena_alloc, .free = pb_arena_free, .allocator_data = &arena};
+    Strata__Push__PushRequest *req = strata__push__push_request__unpack(&alloc, n, buf);
+    if (req == NULL) {
+        pb_arena_release(&arena);
+        return fatal(e, ST_EPARSE, "proto: invalid PushRequest (malformed protobuf)");
+    }
     int rc = 0;
     st_labels_t *labels = NULL;
     size_t *idx = NULL;
@@ -161,7 +215,7 @@ out:
     free(names);
     free(values);
     st_buf_free(&md);
-    strata__push__push_request__free_unpacked(req, NULL);
+    pb_arena_release(&arena); /* req and everything in it */
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/timeutil.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -80,10 +81,30 @@ void st_push_errors_finish(st_push_errors_t *e)
 
 /* ---- validation -------------------------------------------------------------------------------- */
 
+/* st_push_errors_add with a formatted message of any length (label strings can be long: a 4 KiB
+ * buffer cut "label value too long" messages short). */
+static void add_errf(st_push_errors_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_errf(st_push_errors_t *e, const char *fmt, ...)
+{
+    st_buf_t b = ST_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || st_buf_reserve(&b, (size_t)n + 1) < 0) {
+        e->count++; /* still counted as a failure */
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    st_push_errors_add(e, b.data);
+    st_buf_free(&b);
+}
+
 /* Checks a stream's labels; on failure records the message and returns false. */
 static bool validate_stream(const st_push_limits_t *lim, const st_labels_t *l, st_str_t text, st_push_errors_t *e)
 {
-    char msg[4096];
     if (l->n == 0) {
         st_push_errors_add(e, "error at least one label pair is required per stream");
         return false;
@@ -91,28 +112,24 @@ static bool validate_stream(const st_push_limits_t *lim, const st_labels_t *l, s
     /* service_name (often added by discovery) does not count, as in Loki */
     size_t nnames = l->n - (st_labels_get(l, st_cstr("service_name"), NULL) ? 1 : 0);
     if (lim->max_label_names_per_series > 0 && nnames > (size_t)lim->max_label_names_per_series) {
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has %zu label names; limit %d", (int)text.n, text.p,
+        add_errf(e, "entry for stream '%.*s' has %zu label names; limit %d", (int)text.n, text.p,
                  nnames, lim->max_label_names_per_series);
-        st_push_errors_add(e, msg);
         return false;
     }
     for (size_t i = 0; i < l->n; i++) {
         if (lim->max_label_name_length > 0 && l->v[i].name.n > (size_t)lim->max_label_name_length) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has label name too long: '%.*s'", (int)text.n, text.p,
+            add_errf(e, "stream '%.*s' has label name too long: '%.*s'", (int)text.n, text.p,
                      (int)l->v[i].name.n, l->v[i].name.p);
-            st_push_errors_add(e, msg);
             return false;
         }
         if (lim->max_label_value_length > 0 && l->v[i].value.n > (size_t)lim->max_label_value_length) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has label value too long: '%.*s'", (int)text.n, text.p,
+            add_errf(e, "stream '%.*s' has label value too long: '%.*s'", (int)text.n, text.p,
                      (int)l->v[i].value.n, l->v[i].value.p);
-            st_push_errors_add(e, msg);
             return false;
         }
         if (i > 0 && st_str_eq(l->v[i].name, l->v[i - 1].name)) {
-            snprintf(msg, sizeof msg, "stream '%.*s' has duplicate label name: '%.*s'", (int)text.n, text.p,
+            add_errf(e, "stream '%.*s' has duplicate label name: '%.*s'", (int)text.n, text.p,
                      (int)l->v[i].name.n, l->v[i].name.p);
-            st_push_errors_add(e, msg);
             return false;
         }
     }
@@ -131,56 +148,50 @@ static void fmt_sec(int64_t ts, char *out)
 static bool validate_entry(const st_push_limits_t *lim, st_str_t text, int64_t ts, st_str_t *line, size_t md_bytes,
                            size_t md_count, st_push_errors_t *e)
 {
-    char msg[4096], t1[40], t2[40];
+    char t1[40], t2[40];
     if (lim->reject_old_samples && ts < lim->now_ns - lim->reject_old_samples_max_age_ns) {
         fmt_sec(ts, t1);
         st_format_rfc3339_sec(lim->now_ns - lim->reject_old_samples_max_age_ns, t2);
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
+        add_errf(e, "entry for stream '%.*s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
                  (int)text.n, text.p, t1, t2);
-        st_push_errors_add(e, msg);
         return false;
     }
     if (ts > lim->now_ns + lim->creation_grace_period_ns) {
         fmt_sec(ts, t1);
-        snprintf(msg, sizeof msg, "entry for stream '%.*s' has timestamp too new: %s", (int)text.n, text.p, t1);
-        st_push_errors_add(e, msg);
+        add_errf(e, "entry for stream '%.*s' has timestamp too new: %s", (int)text.n, text.p, t1);
         return false;
     }
     if (lim->max_line_size > 0 && line->n > lim->max_line_size) {
         if (lim->max_line_size_truncate) {
             line->n = lim->max_line_size;
         } else {
-            snprintf(msg, sizeof msg,
+            add_errf(e,
                      "max entry size '%zu' bytes exceeded for stream '%.*s' while adding an entry with length '%zu' bytes",
                      lim->max_line_size, (int)text.n, text.p, line->n);
-            st_push_errors_add(e, msg);
             return false;
         }
     }
     if (md_count > 0) {
         if (!lim->allow_structured_metadata) {
-            snprintf(msg, sizeof msg,
+            add_errf(e,
                      "stream '%.*s' includes structured metadata, but this feature is disallowed. Please see "
                      "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it.",
                      (int)text.n, text.p);
-            st_push_errors_add(e, msg);
             return false;
         }
         if (lim->max_structured_metadata_size > 0 && md_bytes > lim->max_structured_metadata_size) {
-            snprintf(msg, sizeof msg,
+            add_errf(e,
                      "stream '%.*s' has structured metadata too large: '%zu' bytes, limit: '%zu' bytes. Please see "
                      "`limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it.",
                      (int)text.n, text.p, md_bytes, lim->max_structured_metadata_size);
-            st_push_errors_add(e, msg);
             return false;
         }
         if (lim->max_structured_metadata_entries > 0 && md_count > (size_t)lim->max_structured_metadata_entries) {
-            snprintf(msg, sizeof msg,
+            add_errf(e,
                      "stream '%.*s' has too many structured metadata labels: '%zu', limit: '%d'. Please see "
                      "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to "
                      "increase it.",
                      (int)text.n, text.p, md_count, lim->max_structured_metadata_entries);
-            st_push_errors_add(e, msg);
             return false;
         }
     }

@@ -8,6 +8,8 @@
  * the lines of requests not yet processed (querier/deletes.c reads the same records). */
 #include "lifecycle/lifecycle_int.h"
 
+#include "audit/audit.h"
+
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -278,6 +280,7 @@ int st_lc_delete_add(const st_lc_config_t *lc, st_index_t *ix, const char *tenan
     rc = select_chunks(lc, ix, tenant, d, start, end, &refs, &streams, err, errsz);
     free(refs.v);
     st_delexpr_free(d);
+    if (rc == ST_EBADSTATE) st_audit_erasure_request(tenant, NULL, query, start, end, now, err);
     if (rc < 0) return rc;
     delreq_t q;
     memset(&q, 0, sizeof q);
@@ -292,6 +295,7 @@ int st_lc_delete_add(const st_lc_config_t *lc, st_index_t *ix, const char *tenan
     q.created = now;
     strcpy(q.status, "received");
     rc = delreq_save(ix, &q);
+    if (rc == 0) st_audit_erasure_request(tenant, q.id, query, start, end, now, NULL);
     if (rc == 0) memcpy(id, q.id, sizeof q.id);
     delreq_free(&q);
     return rc;
@@ -381,6 +385,7 @@ int st_lc_delete_cancel(st_index_t *ix, const char *tenant, const char *id, bool
                 rc = st_index_write_commit(w);
             else
                 st_index_write_abort(w);
+            if (rc == 0) st_audit_erasure_cancel(tenant, id);
         }
     }
     delreqs_free(&a);
@@ -552,6 +557,7 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
         snprintf(k, sizeof k, "todo/unlink/%s", ref->loc.path);
         rc = st_index_state_put(w, st_cstr(k), ST_STR(""));
     }
+    if (rc == 0) rc = st_audit_erasure_chunk(r, q->tenant, q->id, ref, rw.kept ? &nr : NULL, rw.removed);
     if (rc == 0) rc = delreq_put(w, q);
     if (w && rc == 0)
         rc = st_index_write_commit(w);
@@ -836,6 +842,9 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
         if (rc == 0) rc = st_index_state_del(w, st_cstr(ik));
         st_buf_free(&sv);
     }
+    if (rc == 0)
+        rc = st_audit_erasure_object(r, q->tenant, q->id, &ps, nkey, res.version_id, np ? ps.size : 0, removed,
+                                     rewritten, dropped);
     if (rc == 0) rc = delreq_put(w, q);
     if (rc == 0)
         rc = st_index_write_commit(w);
@@ -977,6 +986,8 @@ int st_lc_erase_run(lc_run_t *r)
             continue;
         }
         int erc = erase_request(r, q);
+        st_audit_erasure_outcome(q->tenant, q->id, q->query, q->start, q->end, q->status, q->message, q->lines,
+                                 q->chunks_deleted, q->chunks_rewritten, r->o->now_ns);
         if (erc < 0) {
             r->rep->failures++;
             st_counter_inc(r->m_fail);

@@ -37,6 +37,8 @@ int64_t st_tier_min_days(st_tier_t t);         /* S3 minimum storage duration (0
 
 #define ST_LC_MAX_TIERS 8
 
+struct st_audit_config;
+
 typedef struct {
     st_tier_t tier;
     int64_t until_ns; /* data younger than this (age = now - newest entry) stays here */
@@ -124,6 +126,7 @@ typedef struct {
     int nrules;
     int default_policy;            /* -1: streams no rule matches stay hot forever */
     st_lc_cloudwatch_t cloudwatch; /* ship to / import from CloudWatch Logs (cloudwatch.c) */
+    struct st_audit_config *audit; /* lifecycle.audit and lifecycle.prices (audit/audit.h); NULL: defaults */
 } st_lc_config_t;
 
 /* Parses and validates the section kept by the config loader (st_config_t.lifecycle). An empty

@@ -23,7 +23,7 @@ int st_pack_footer_encode(st_buf_t *out, const char *tenant, const char *policy,
 /* ---- state records kept in the index (st_index_state_*) ------------------------------------------ */
 
 /* "pack/<key>": one S3 object. */
-typedef struct {
+typedef struct st_pack_state {
     char key[512];
     char tenant[151];
     char policy[64];
@@ -56,7 +56,7 @@ int st_lc_s3_client(const st_lc_config_t *lc, st_s3_client_t **out);
 /* ---- one run (run.c) ----------------------------------------------------------------------------- */
 
 /* A chunk as the run sees it. */
-typedef struct {
+typedef struct lc_chunk {
     st_chunk_ref_t ref;
     char tenant[151];
     int policy;        /* -1: no policy */

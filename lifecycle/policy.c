@@ -3,6 +3,8 @@
  * CloudWatch retention values), and evaluated per stream and chunk age. */
 #include "lifecycle/lifecycle_int.h"
 
+#include "audit/audit.h"
+
 #include "common/err.h"
 #include "common/timeutil.h"
 #include "querier/querier.h"
@@ -171,11 +173,11 @@ static bool get_bytes(P *p, yaml_node_t *n, const char *path, uint64_t *out)
                 double m;
             } units[] = {{"", 1},
                          {"B", 1},
-                         {"KB", 1e3},
-                         {"kB", 1e3},
-                         {"MB", 1e6},
-                         {"GB", 1e9},
-                         {"TB", 1e12},
+                         {"KB", 1024.0}, /* binary, as every size in the config (Loki's datasize) */
+                         {"kB", 1024.0},
+                         {"MB", 1048576.0},
+                         {"GB", 1073741824.0},
+                         {"TB", 1099511627776.0},
                          {"KiB", 1024.0},
                          {"MiB", 1048576.0},
                          {"GiB", 1073741824.0},
@@ -522,11 +524,13 @@ int st_lifecycle_config_parse(const st_config_t *cfg, st_lc_config_t **out, char
                 defpol = v;
             else if (st_str_eqc(key, "cloudwatch"))
                 cwnode = v;
+            else if (st_str_eqc(key, "audit") || st_str_eqc(key, "prices")) /* audit/config.c */
+                rc = st_audit_config_parse(cfg, &p.doc, v, kp, &c->audit, &p.err, &p.nerr);
             else
                 perr(
                     &p, k, kp,
                     "unknown key (expected enabled, interval, hot_max_bytes, pack_target_size, s3, policies, "
-                    "rules, default_policy, cloudwatch)");
+                    "rules, default_policy, cloudwatch, audit, prices)");
         }
     }
     if (policies) {
@@ -596,6 +600,7 @@ void st_lifecycle_config_free(st_lc_config_t *c)
     free(c->rules);
     free(c->policies);
     st_lc_cloudwatch_free(&c->cloudwatch);
+    st_audit_config_free(c->audit);
     free(c);
 }
 

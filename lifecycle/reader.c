@@ -2,6 +2,8 @@
  * restores of archived objects (RestoreObject, progress via HEAD x-amz-restore). */
 #include "lifecycle/lifecycle_int.h"
 
+#include "audit/audit.h"
+
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -253,6 +255,7 @@ int st_lc_restore_request(const st_lc_config_t *lc, st_index_t *ix, const char *
             else
                 st_index_write_abort(w);
         }
+        if (rc == 0) st_audit_restore_requested(tenant, out, &s.keys);
         st_buf_free(&v);
     }
     st_s3_client_destroy(s3);
@@ -327,6 +330,7 @@ static int status_cb(void *arg, st_str_t key, st_str_t value)
     }
     st_buf_printf(s->out, ",\"restored\":%d,\"total\":%d,\"status\":\"%s\"}", done, total,
                   done == total ? "done" : "in-progress");
+    if (rc >= 0) st_audit_restore_status(key, value, done, total);
     st_buf_free(&s1);
     st_buf_free(&s2);
     return rc < 0 ? rc : 0;

@@ -7,6 +7,8 @@
  * completed by the next run, and every chunk is in exactly one place. */
 #include "lifecycle/lifecycle_int.h"
 
+#include "audit/audit.h"
+
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -617,6 +619,7 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
     free(pe);
     if (rc < 0) return rc;
     st_lc_crash_point("upload-after-commit");
+    st_audit_lc_upload(r, &ps, g, n);
     for (size_t i = 0; i < n; i++) g[i]->done = true;
     r->rep->packs_written++;
     st_counter_add(r->m_bytes[tier], size);
@@ -665,6 +668,7 @@ static int delete_pack(lc_run_t *r, const st_pack_state_t *ps, const st_lc_polic
                          : "");
         return rc;
     }
+    ST_TRY(st_audit_lc_delete_object(r, ps, p)); /* the evidence before the index forgets it */
     st_index_write_t *w;
     ST_TRY(st_index_write_begin(r->o->index, &w));
     size_t first, nc = chunks_of(r, ps->key, &first);
@@ -777,6 +781,7 @@ static int transition_pack(lc_run_t *r, st_pack_state_t *ps, const st_lc_policy_
         st_index_write_abort(w);
     if (rc < 0) return rc;
     st_lc_crash_point("transition-after-commit");
+    st_audit_lc_transition(r, ps, from, old_version);
     st_counter_add(r->m_bytes[target], ps->size);
     st_counter_inc(r->m_objects[target]);
     progress(r, "moved %s from %s to %s", ps->key, st_tier_name(from), st_tier_name(target));
@@ -905,6 +910,7 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
     free(moved);
     if (rc < 0) return rc;
     st_lc_crash_point("merge-after-commit");
+    st_audit_lc_repack(r, &ps, src, ns);
     r->rep->packs_written++;
     st_counter_add(r->m_bytes[target], size);
     st_counter_inc(r->m_objects[target]);
@@ -1261,6 +1267,7 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
             if (drc == 0) drc = todo_unlink(w, c->ref.loc.path);
             c->done = true;
         }
+        if (drc == 0) drc = st_audit_lc_delete_hot(&r); /* the evidence before the commit */
         if (drc == 0)
             drc = st_index_write_commit(w);
         else

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libzstd-dev liblmdb-dev libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev
       libprotobuf-c-dev protobuf-c-compiler libyaml-dev libpcre2-dev libcmocka-dev libxxhash-dev
-      libhttp-parser-dev lmdb-utils zstd ripgrep nodejs npm curl python3
+      libhttp-parser-dev lmdb-utils zstd ripgrep nodejs npm curl python3 openssl
+      chromium                      # headless: renders the HTML retention report (tests/lifecycle/test_report.py)
       libjansson-dev libyajl-dev)   # the last two only for tests/bench/json_bench.c
 
 missing=()

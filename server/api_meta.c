@@ -293,6 +293,7 @@ static void done(st_http_req_t *r, void *arg)
 
 static void run(st_http_req_t *r, mctx_t *c)
 {
+    st_api_audit_query(c->app, r, c->tenant, c->query, c->start, c->end); /* audit trail */
     if (st_http_queue_work(r, work, done, c) != 0) {
         st_http_respond_error(r, 503, "server busy; retry later", false);
         mctx_free(c);

@@ -75,17 +75,34 @@ bool st_api_tenant(st_app_t *app, st_http_req_t *r, char *out)
         st_http_respond_error(r, 401, "no org id", true);
         return false;
     }
-    const char *why = NULL;
-    if (v.n > 150) why = "tenant ID is too long: max 150 characters";
-    else if ((v.n == 1 && v.p[0] == '.') || (v.n == 2 && v.p[0] == '.' && v.p[1] == '.'))
-        why = "tenant ID is '.' or '..'";
-    for (size_t i = 0; why == NULL && i < v.n; i++) {
-        if (v.p[i] == '|') why = "multiple tenant IDs are not supported for this request";
-        else if (!tenant_char_ok((unsigned char)v.p[i])) why = "tenant ID contains unsupported character";
+    /* Loki's (dskit's) checks and texts, in its order: each '|'-separated ID is checked for
+     * characters, then length, then "." and ".."; more than one ID is "multiple org IDs present". */
+    char msg[1200] = "";
+    size_t parts = 0;
+    for (size_t a = 0, b; a <= v.n && msg[0] == '\0'; a = b + 1) {
+        for (b = a; b < v.n && v.p[b] != '|'; b++) {}
+        parts++;
+        size_t bad = b;
+        for (size_t i = a; i < b && bad == b; i++)
+            if (!tenant_char_ok((unsigned char)v.p[i])) bad = i;
+        if (bad < b) {
+            /* Go's %c of the byte: a byte >= 0x80 prints as that code point */
+            unsigned c = (unsigned char)v.p[bad];
+            char ch[3] = {(char)c, 0, 0};
+            if (c >= 0x80) {
+                ch[0] = (char)(0xC0 | c >> 6);
+                ch[1] = (char)(0x80 | (c & 0x3F));
+            }
+            snprintf(msg, sizeof msg, "tenant ID '%.*s' contains unsupported character '%s'",
+                     (int)(b - a > 1024 ? 1024 : b - a), v.p + a, ch);
+        } else if (b - a > 150) {
+            snprintf(msg, sizeof msg, "tenant ID is too long: max 150 characters");
+        } else if ((b - a == 1 && v.p[a] == '.') || (b - a == 2 && v.p[a] == '.' && v.p[a + 1] == '.')) {
+            snprintf(msg, sizeof msg, "tenant ID is '.' or '..'");
+        }
     }
-    if (why) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", why);
+    if (msg[0] == '\0' && parts > 1) snprintf(msg, sizeof msg, "multiple org IDs present");
+    if (msg[0]) {
         st_http_respond_error(r, 400, msg, true);
         return false;
     }

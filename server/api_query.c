@@ -119,6 +119,8 @@ static void done(st_http_req_t *r, void *arg)
 static void run(st_http_req_t *r, qctx_t *c)
 {
     st_counter_inc(m_queries);
+    st_api_audit_query(c->app, r, c->tenant, c->query ? c->query : c->nsel ? c->selbuf[0] : "", /* audit trail */
+                       c->kind <= Q_INSTANT ? c->q.start : c->start, c->kind <= Q_INSTANT ? c->q.end : c->end);
     if (st_http_queue_work(r, work, done, c) != 0) {
         st_http_respond_error(r, 503, "server busy; retry later", false);
         qctx_free(c);

@@ -277,6 +277,7 @@ static void handle_tail(st_http_req_t *r, void *arg)
         st_http_respond_error(r, 400, "delay_for can't be greater than 5", false);
         ok = false;
     }
+    if (ok) st_api_audit_query(app, r, tenant, st_buf_cstr(&query), start, end); /* audit trail */
     st_http_form_free(&f);
     st_buf_free(&query);
     st_query_error_free(&err);

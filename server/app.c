@@ -1,7 +1,9 @@
-/* app.c: bringing the server up (storage, WAL replay, HTTP) and down (SIGTERM: stop accepting, finish
- * requests in flight, close every head into a chunk, sync, exit 0). */
+/* app.c: bringing the server up (storage, WAL replay, HTTP or HTTPS) and down (SIGTERM: stop accepting,
+ * finish requests in flight, close every head into a chunk, sync, exit 0); SIGHUP reloads the TLS
+ * certificate. */
 #include "server/app.h"
 
+#include "audit/audit.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -15,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 static void raise_fd_limit(void)
@@ -41,6 +44,7 @@ static void on_http_closed(void *arg)
     st_api_lifecycle_stop(app);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
+    if (app->has_sighup) uv_close((uv_handle_t *)&app->sighup, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -53,6 +57,52 @@ static void on_signal(uv_signal_t *h, int sig)
     atomic_store(&app->state, ST_APP_STOPPING);
     ST_LOG_INFO("server", "msg=\"shutting down\" signal=%d", sig);
     st_http_server_shutdown(app->http, on_http_closed, app);
+}
+
+/* Loads server.http_tls_config (certificate, key and CAs are read here, once). Logs what is wrong. */
+static int tls_load(const st_config_t *c, st_http_tls_t **out)
+{
+    st_http_tls_opts_t o = {.cert_file = c->server.http_tls_config.cert_file,
+                            .key_file = c->server.http_tls_config.key_file,
+                            .client_ca_file = c->server.http_tls_config.client_ca_file};
+    char err[1200];
+    int rc = st_http_tls_client_auth_parse(c->server.http_tls_config.client_auth_type, &o.client_auth);
+    if (rc == 0) rc = st_http_tls_version_parse(c->server.http_tls_config.min_version, &o.min_version);
+    if (rc < 0) {
+        snprintf(err, sizeof err, "invalid client_auth_type or min_version");
+    } else {
+        rc = st_http_tls_new(&o, out, err, sizeof err);
+    }
+    if (rc < 0) ST_LOG_ERROR("server", "msg=\"invalid server.http_tls_config\" err=\"%s\"", err);
+    return rc;
+}
+
+/* The certificate's subject and expiry (never anything about the key). */
+static void tls_log(const st_config_t *c, const st_http_tls_t *t, const char *what)
+{
+    time_t na = (time_t)st_http_tls_not_after(t);
+    struct tm tm;
+    char exp[32] = "?";
+    if (gmtime_r(&na, &tm)) strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ST_LOG_INFO("server", "msg=\"%s\" subject=\"%s\" not_after=%s client_auth_type=%s min_version=%s", what,
+                st_http_tls_subject(t), exp, c->server.http_tls_config.client_auth_type,
+                c->server.http_tls_config.min_version);
+    if ((int64_t)na <= st_now_ns() / ST_NS_PER_SEC)
+        ST_LOG_WARN("server", "msg=\"the TLS certificate has expired\" not_after=%s", exp);
+}
+
+static void on_sighup(uv_signal_t *h, int sig)
+{
+    st_app_t *app = h->data;
+    st_http_tls_t *t = NULL;
+    if (atomic_load(&app->state) != ST_APP_READY) return;
+    if (tls_load(&app->cfg, &t) < 0) {
+        ST_LOG_WARN("server", "msg=\"TLS reload failed; new connections keep the previous certificate\"");
+        return;
+    }
+    st_http_server_set_tls(app->http, t); /* the server takes its own reference */
+    tls_log(&app->cfg, t, "TLS certificate reloaded");
+    st_http_tls_free(t);
 }
 
 static double gauge_uptime(void *arg)
@@ -143,6 +193,7 @@ int st_app_serve(st_app_t *app)
     io.on_complete = st_api_push_on_complete;
     io.arg = app;
     if ((rc = st_api_push_init(app)) < 0) return 1;
+    if (st_audit_start(c, "serve", true) < 0) return 1; /* lifecycle.audit (audit/audit.h); it logs why */
     if ((rc = st_ingester_open(&io, &app->ingester)) < 0) {
         ST_LOG_ERROR("server", "msg=\"cannot open ingester\" err=\"%s\"", st_strerror(rc));
         return 1;
@@ -174,6 +225,11 @@ int st_app_serve(st_app_t *app)
                             .max_query_series = c->limits_config.max_query_series,
                             .query_timeout_ns = c->limits_config.query_timeout_ns};
     if ((rc = st_querier_new(&qo, &app->querier)) < 0) return 1;
+    st_http_tls_t *tls = NULL;
+    if (c->server.http_tls_config.cert_file[0] && tls_load(c, &tls) < 0) {
+        st_ingester_close(app->ingester, false);
+        return 1;
+    }
     st_http_opts_t ho = {.host = c->server.http_listen_address,
                          .port = c->server.http_listen_port,
                          .max_header_bytes = c->server.http_max_header_bytes,
@@ -181,14 +237,18 @@ int st_app_serve(st_app_t *app)
                          .read_timeout_ns = c->server.http_server_read_timeout_ns,
                          .write_timeout_ns = c->server.http_server_write_timeout_ns,
                          .idle_timeout_ns = c->server.http_server_idle_timeout_ns,
-                         .max_connections = c->server.http_listen_conn_limit};
-    if ((rc = st_http_server_create(app->loop, &ho, &app->http)) < 0) {
+                         .max_connections = c->server.http_listen_conn_limit,
+                         .tls = tls};
+    rc = st_http_server_create(app->loop, &ho, &app->http);
+    if (tls && rc == 0) tls_log(c, tls, "TLS enabled");
+    st_http_tls_free(tls); /* the server keeps its own reference */
+    if (rc < 0) {
         ST_LOG_ERROR("server", "msg=\"cannot listen\" addr=%s:%d err=\"%s\"", ho.host, ho.port, uv_strerror(rc));
         st_ingester_close(app->ingester, false);
         return 1;
     }
     if ((rc = st_api_register(app)) < 0 || (rc = st_api_register_lifecycle(app)) < 0 ||
-        (rc = st_api_register_delete(app)) < 0)
+        (rc = st_api_register_delete(app)) < 0 || (rc = st_api_register_reports(app)) < 0)
         return 1;
     st_api_lifecycle_start(app);
     uv_signal_init(app->loop, &app->sigterm);
@@ -196,14 +256,22 @@ int st_app_serve(st_app_t *app)
     app->sigterm.data = app->sigint.data = app;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
     uv_signal_start(&app->sigint, on_signal, SIGINT);
+    if (c->server.http_tls_config.cert_file[0]) {
+        uv_signal_init(app->loop, &app->sighup);
+        app->sighup.data = app;
+        uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+        app->has_sighup = true;
+    }
     atomic_store(&app->state, ST_APP_READY);
-    ST_LOG_INFO("server", "msg=\"Strata ready\" version=%s addr=%s:%d data=\"%s\" config=\"%s\"", ST_VERSION, ho.host,
-                st_http_port(app->http), c->common.path_prefix, app->config_file ? app->config_file : "(embedded default)");
+    ST_LOG_INFO("server", "msg=\"Strata ready\" version=%s addr=%s:%d tls=%s data=\"%s\" config=\"%s\"", ST_VERSION,
+                ho.host, st_http_port(app->http), c->server.http_tls_config.cert_file[0] ? "true" : "false",
+                c->common.path_prefix, app->config_file ? app->config_file : "(embedded default)");
     uv_run(app->loop, UV_RUN_DEFAULT);
     st_http_server_destroy(app->http);
     st_querier_free(app->querier);
     st_lc_reader_free(app->reader);
     st_lifecycle_config_free(app->lc);
+    st_audit_stop(); /* after the ingester's last flush: its chunks are recorded */
     st_index_close(app->index);
     close(app->datadir_lock);
     st_auth_free(app->auth);

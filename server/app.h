@@ -27,6 +27,8 @@ typedef struct st_app {
     pthread_mutex_t push_mu;
     void *done;                /* completed push contexts (api_push.c), guarded by push_mu */
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup;        /* reloads the TLS certificate (only with server.http_tls_config) */
+    bool has_sighup;
     _Atomic int state;         /* 0 starting, 1 ready, 2 stopping */
     int64_t started_ns;
     int exit_code;
@@ -59,6 +61,13 @@ void st_api_lifecycle_stop(st_app_t *app);
 int st_api_register_lifecycle(st_app_t *app);
 /* Loki's delete API (api_delete.c). */
 int st_api_register_delete(st_app_t *app);
+/* Compliance (api_reports.c, cmd_audit.c; audit/audit.h): the report routes, the audit record of a read of
+ * a tenant's data, and the `strata audit` / `strata report` commands. */
+int st_api_register_reports(st_app_t *app);
+void st_api_audit_query(st_app_t *app, st_http_req_t *r, const char *tenant, const char *query, int64_t start,
+                        int64_t end);
+int st_cmd_audit(int argc, char **argv);
+int st_cmd_report(int argc, char **argv);
 
 /* Ingester options from the configuration (shared by serve and offline commands that ingest). */
 void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts_t *io);

@@ -3,8 +3,63 @@
 # log lines (loghub samples from ../shared/data/loghub when present, else generated; 16 jobs x 8 hosts)
 # over several connections, then flushes, measures disk use, runs warm queries, and prints the numbers
 # next to zstd -3 and ripgrep on the same raw bytes. Usage: tests/bench/run.sh [lines] [connections]
+#
+# tests/bench/run.sh ingest [lines] [connections]: the ingest matrix instead: every push format (Loki
+# JSON, Loki protobuf + snappy, OTLP protobuf) at 128, 10,000 and 100,000 active streams, each on a
+# fresh server, printing lines/s, the server's peak RSS (VmHWM) and its RSS per active stream; plus
+# 100,000 streams holding one line each (what an idle active stream costs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+if [ "${1:-}" = ingest ]; then
+  LINES=${2:-1000000}
+  CONNS=${3:-4}
+  BIN=${STRATA_BIN:-build/server/strata}
+  LOADGEN=${LOADGEN:-build/tests/bench/strata-loadgen}
+  LOGHUB=${LOGHUB:-../shared/data/loghub}
+  [ -x "$BIN" ] && [ -x "$LOADGEN" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+  WORK=$(mktemp -d /tmp/strata-bench.XXXXXX)
+  PID=
+  trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+  echo "== machine"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), cores: $(nproc), mem: $(free -g | awk '/Mem/ {print $2}') GiB, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # bytes/stream: (RSS after the run - RSS before it) / streams in memory; heads_MiB: line and
+  # metadata bytes held uncompressed in heads (not yet in chunk blocks)
+  printf '%-6s %8s %9s %12s %10s %10s %12s %14s %10s\n' format streams lines lines/s MB/s peak_MiB rss_MiB bytes/stream heads_MiB
+  # run FORMAT JOBS HOSTS LINES: a fresh server, one loadgen run, then its memory
+  run() {
+    local fmt=$1 jobs=$2 hosts=$3 lines=$4 port out base rss hwm streams
+    rm -rf "$WORK/data"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$BIN" serve -common.path_prefix="$WORK/data" -server.http_listen_port="$port" -server.log_level=warn \
+      -limits_config.ingestion_rate_mb=100000 -limits_config.ingestion_burst_size_mb=100000 \
+      -limits_config.per_stream_rate_limit=10GB -limits_config.per_stream_rate_limit_burst=10GB \
+      -limits_config.max_global_streams_per_user=0 2>"$WORK/strata.log" &
+    PID=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+    base=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+    out=$("$LOADGEN" -port "$port" -lines "$lines" -conns "$CONNS" -jobs "$jobs" -hosts "$hosts" -format "$fmt" \
+      -loghub "$LOGHUB" 2>"$WORK/loadgen.err") || { cat "$WORK/loadgen.err" "$WORK/strata.log" >&2; exit 1; }
+    sleep 1 # idle: the WAL and the flusher settle
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+    hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+    curl -sf "http://127.0.0.1:$port/metrics" >"$WORK/metrics"
+    streams=$(awk '/^strata_ingester_memory_streams/ {print $2}' "$WORK/metrics")
+    heads=$(awk '/^strata_ingester_head_bytes/ {print $2}' "$WORK/metrics")
+    echo "$out" | awk -v f="$fmt" -v s="$streams" -v h="$hwm" -v r="$rss" -v b="$base" -v hb="$heads" '{
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      printf "%-6s %8d %9d %12.0f %10.1f %10.1f %12.1f %14.0f %10.1f\n", f, s, v["lines"], v["lines_per_sec"], v["raw_mb_per_sec"],
+        h / 1024, r / 1024, (r - b) * 1024 / s, hb / 1048576 }'
+    kill -TERM $PID; wait $PID || true
+    PID=
+  }
+  for hosts in 8 625 6250; do           # x 16 jobs: 128, 10,000 and 100,000 streams
+    for fmt in json proto otlp; do run $fmt 16 $hosts "$LINES"; done
+  done
+  echo "-- 100,000 streams, one line each (idle active streams)"
+  for fmt in json proto; do run $fmt 16 6250 100000; done
+  exit 0
+fi
 LINES=${1:-1000000}
 CONNS=${2:-4}
 BIN=${STRATA_BIN:-build/server/strata}

@@ -93,7 +93,7 @@ static void test_defaults(void **state)
     assert_true(c.limits_config.reject_old_samples);
     assert_true(c.limits_config.reject_old_samples_max_age_ns == 168 * HOUR);
     assert_true(c.limits_config.creation_grace_period_ns == 10 * MIN);
-    assert_int_equal(c.limits_config.max_line_size, 256000); /* "256KB", go-humanize: KB = 1000 */
+    assert_int_equal(c.limits_config.max_line_size, 262144); /* "256KB": Loki's KB = 1024 */
     assert_false(c.limits_config.max_line_size_truncate);
     assert_int_equal(c.limits_config.max_label_names_per_series, 15);
     assert_int_equal(c.limits_config.max_label_name_length, 1024);
@@ -165,6 +165,12 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "  log_level: debug\n"
                                 "  log_format: logfmt\n"
                                 "  graceful_shutdown_timeout: 10s\n"
+                                "  http_tls_config:\n"
+                                "    cert_file: tls/server.crt\n"
+                                "    key_file: tls/server.key\n"
+                                "    client_auth_type: RequireAndVerifyClientCert\n"
+                                "    client_ca_file: tls/ca.crt\n"
+                                "    min_version: VersionTLS13\n"
                                 "common:\n"
                                 "  path_prefix: /var/lib/strata\n"
                                 "distributor:\n"
@@ -227,6 +233,9 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "  discover_service_name: \"app, job\"\n"
                                 "  discover_log_levels: false\n"
                                 "  deletion_mode: filter-only\n"
+                                "  allow_structured_metadata: false\n"
+                                "  max_structured_metadata_size: 16KB\n"
+                                "  max_structured_metadata_entries_count: 32\n"
                                 "querier:\n"
                                 "  max_concurrent: 8\n"
                                 "  tail_max_duration: 30m\n"
@@ -252,9 +261,14 @@ static void test_full_file(void **state)
     assert_int_equal(c.server.http_listen_conn_limit, 512);
     assert_string_equal(c.server.log_level, "debug");
     assert_true(c.server.graceful_shutdown_timeout_ns == 10 * SEC);
+    assert_string_equal(c.server.http_tls_config.cert_file, "tls/server.crt");
+    assert_string_equal(c.server.http_tls_config.key_file, "tls/server.key");
+    assert_string_equal(c.server.http_tls_config.client_auth_type, "RequireAndVerifyClientCert");
+    assert_string_equal(c.server.http_tls_config.client_ca_file, "tls/ca.crt");
+    assert_string_equal(c.server.http_tls_config.min_version, "VersionTLS13");
     assert_string_equal(c.common.path_prefix, "/var/lib/strata");
     assert_int_equal(c.distributor.max_recv_msg_size, 50u << 20);
-    assert_int_equal(c.distributor.max_decompressed_size, 1000000000u);
+    assert_int_equal(c.distributor.max_decompressed_size, 1u << 30);
     assert_int_equal(c.ingester.chunk_block_size, 131072);
     assert_int_equal(c.ingester.chunk_target_size, 2u << 20);
     assert_int_equal(c.ingester.zstd_level, 9);
@@ -268,8 +282,8 @@ static void test_full_file(void **state)
     assert_int_equal(c.ingester.wal.max_size, 2u << 30);
     assert_int_equal(c.ingester.memory_budget, 512u << 20);
     assert_true(c.limits_config.ingestion_rate_mb == 0.5 && c.limits_config.ingestion_burst_size_mb == 1.5);
-    assert_int_equal(c.limits_config.per_stream_rate_limit, 1000000);
-    assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2000000);
+    assert_int_equal(c.limits_config.per_stream_rate_limit, 1u << 20);
+    assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2u << 20);
     assert_int_equal(c.limits_config.max_global_streams_per_user, 100);
     assert_int_equal(c.limits_config.memory_budget_per_tenant, 64u << 20);
     assert_string_equal(c.distributor.otlp_config.default_resource_attributes_as_index_labels,
@@ -308,6 +322,9 @@ static void test_full_file(void **state)
     assert_int_equal(c.querier.max_concurrent, 8);
     assert_true(c.querier.tail_max_duration_ns == 30 * MIN);
     assert_string_equal(c.limits_config.deletion_mode, "filter-only");
+    assert_false(c.limits_config.allow_structured_metadata);
+    assert_int_equal(c.limits_config.max_structured_metadata_size, 16384);
+    assert_int_equal(c.limits_config.max_structured_metadata_entries_count, 32);
     assert_string_equal(c.auth_credentials_file, "/etc/strata/credentials");
     assert_true(c.compactor.delete_request_cancel_period_ns == 60 * MIN);
     assert_true(c.compactor.delete_max_interval_ns == 12 * 60 * MIN);
@@ -435,6 +452,56 @@ static void test_error_classes(void **state)
     /* Keys are only type-checked when the YAML itself parses. */
     expect_error("server:\n  http_listen_port: 1\n bad: [\n",
                  "strata.yaml:3: while parsing a block mapping: did not find expected key");
+}
+
+/* server.http_tls_config: the files of full_yaml exist (see main), each rule names its key. */
+static void test_tls_rules(void **state)
+{
+    (void)state;
+    expect_error("server:\n  http_tls_config:\n    cert_file: tls/server.crt\n",
+                 "strata.yaml:3: server.http_tls_config.key_file: required when "
+                 "server.http_tls_config.cert_file is set");
+    expect_error("server:\n  http_tls_config:\n    key_file: tls/server.key\n",
+                 "strata.yaml:3: server.http_tls_config.cert_file: required when "
+                 "server.http_tls_config.key_file is set");
+    expect_error(
+        "server:\n  http_tls_config:\n    cert_file: tls/none.crt\n    key_file: tls/server.key\n",
+        "strata.yaml:3: server.http_tls_config.cert_file: cannot read \"tls/none.crt\": No such file or "
+        "directory");
+    expect_error("server:\n  http_tls_config:\n    cert_file: tls/server.crt\n    key_file: tls/server.key\n"
+                 "    client_auth_type: VerifyClientCertIfGiven\n",
+                 "strata.yaml:5: server.http_tls_config.client_ca_file: required when client_auth_type is "
+                 "VerifyClientCertIfGiven");
+    expect_error(
+        "server:\n  http_tls_config:\n    cert_file: tls/server.crt\n    key_file: tls/server.key\n"
+        "    client_auth_type: RequireAndVerifyClientCert\n    client_ca_file: tls/missing-ca.crt\n",
+        "strata.yaml:6: server.http_tls_config.client_ca_file: cannot read \"tls/missing-ca.crt\": No "
+        "such file or directory");
+    expect_error("server:\n  http_tls_config:\n    client_auth_type: RequireAnyClientCert\n",
+                 "strata.yaml:3: server.http_tls_config.client_auth_type: RequireAnyClientCert needs TLS "
+                 "(server.http_tls_config.cert_file and key_file)");
+    expect_error("server:\n  http_tls_config:\n    client_ca_file: tls/ca.crt\n",
+                 "strata.yaml:3: server.http_tls_config.client_ca_file: needs TLS "
+                 "(server.http_tls_config.cert_file and key_file)");
+    expect_error(
+        "server:\n  http_tls_config:\n    min_version: VersionTLS11\n",
+        "strata.yaml:3: server.http_tls_config.min_version: invalid value \"VersionTLS11\" (expected "
+        "one of: VersionTLS12, VersionTLS13)");
+    /* Unverified client certificates need no CA file; CLI overrides go through the same checks. */
+    st_config_t c;
+    assert_int_equal(load(&c, "server:\n  http_tls_config:\n    cert_file: tls/server.crt\n"
+                              "    key_file: tls/server.key\n    client_auth_type: RequireAnyClientCert\n"),
+                     0);
+    st_config_defaults(&c);
+    assert_int_equal(st_config_set(&c, "server.http_tls_config.cert_file", "tls/server.crt", err, sizeof err),
+                     0);
+    assert_int_equal(st_config_finish(&c, err, sizeof err), ST_EPARSE);
+    assert_string_equal(err,
+                        "server.http_tls_config.key_file: required when server.http_tls_config.cert_file "
+                        "is set");
+    assert_int_equal(st_config_set(&c, "server.http_tls_config.key_file", "tls/server.key", err, sizeof err),
+                     0);
+    assert_int_equal(st_config_finish(&c, err, sizeof err), 0);
 }
 
 static void test_multiple_errors(void **state)
@@ -754,6 +821,42 @@ static void test_load_file(void **state)
     assert_string_equal(err, want);
 }
 
+/* full_yaml and test_tls_rules name TLS files relative to the working directory: run in a scratch
+ * directory that has them (their contents do not matter to the config module). */
+static char scratch[4096];
+
+static int in_scratch_dir(void **state)
+{
+    (void)state;
+    const char *base = getenv("ST_TEST_TMPDIR");
+    if (base == NULL) base = "/tmp";
+    mkdir(base, 0755);
+    snprintf(scratch, sizeof scratch, "%s/config-tls-%d", base, (int)getpid());
+    char tls[4200];
+    snprintf(tls, sizeof tls, "%s/tls", scratch);
+    if (mkdir(scratch, 0755) != 0 || mkdir(tls, 0755) != 0 || chdir(scratch) != 0) return -1;
+    static const char *const files[] = {"tls/server.crt", "tls/server.key", "tls/ca.crt"};
+    for (size_t i = 0; i < 3; i++) {
+        FILE *f = fopen(files[i], "w");
+        if (f == NULL) return -1;
+        fputs("-----BEGIN PLACEHOLDER-----\n", f);
+        fclose(f);
+    }
+    return 0;
+}
+
+static int out_of_scratch_dir(void **state)
+{
+    (void)state;
+    unlink("tls/server.crt");
+    unlink("tls/server.key");
+    unlink("tls/ca.crt");
+    rmdir("tls");
+    if (chdir("/") != 0) return -1;
+    rmdir(scratch);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,7 +865,7 @@ int main(void)
         cmocka_unit_test(test_multiple_errors), cmocka_unit_test(test_schema_config),
         cmocka_unit_test(test_overrides),       cmocka_unit_test(test_env_expansion),
         cmocka_unit_test(test_derived_paths),   cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file),       cmocka_unit_test(test_tls_rules),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, in_scratch_dir, out_of_scratch_dir);
 }

@@ -62,11 +62,11 @@ static void test_yaml_layout(void **state)
     assert_non_null(strstr(y, "auth_enabled: false\n\nauth:\n  no_auth_tenant: fake\n  credentials_file: \"\"\n\nserver:\n"
                               "  http_listen_address: 127.0.0.1\n  http_listen_port: 3100\n"));
     assert_non_null(strstr(y, "  http_server_idle_timeout: 2m0s\n"));
-    assert_non_null(strstr(y, "ingester:\n  chunk_block_size: 256KiB\n  chunk_target_size: 1.5MiB\n"));
+    assert_non_null(strstr(y, "ingester:\n  chunk_block_size: 256KB\n  chunk_target_size: 1.5MB\n"));
     assert_non_null(strstr(y, "  max_chunk_age: 2h0m0s\n"));
     assert_non_null(strstr(y, "  wal:\n    dir: ./data/wal\n    flush_on_shutdown: true\n"));
     assert_non_null(strstr(y, "storage_config:\n  filesystem:\n    directory: ./data/chunks\n  lmdb:\n"
-                              "    directory: ./data/index\n    map_size: 64GiB\n"));
+                              "    directory: ./data/index\n    map_size: 64GB\n"));
     assert_non_null(strstr(y, "schema_config:\n  configs:\n    - from: 2020-01-01\n      store: lmdb\n"
                               "      object_store: filesystem\n      schema: v13\n      index:\n"
                               "        prefix: index_\n        period: 24h\n"));

@@ -1,5 +1,5 @@
 /* test_values.c: unit tests for config/values.c and the table helpers: integers, booleans,
- * humanized sizes (go-humanize semantics), Prometheus/Go durations (exact Go algorithm), dates,
+ * sizes (Loki's binary units, KB = 1024), Prometheus/Go durations (exact Go algorithm), dates,
  * size formatting, quoting, UTF-8 checks, key suggestions and ${VAR} expansion. */
 #include "config/config_int.h"
 
@@ -77,27 +77,27 @@ static void test_bytes(void **state)
     } ok[] = {
         {"0", 0},
         {"262144", 262144},
-        {"256KB", 256000},
-        {"256kb", 256000},
-        {"256K", 256000},
+        {"256KB", 262144}, /* Loki's sizes are binary: KB = 1024 */
+        {"256kb", 262144},
+        {"256K", 262144},
         {"256KiB", 262144},
         {"256ki", 262144},
         {"1.5MiB", 1572864},
-        {"1.5MB", 1500000},
+        {"1.5MB", 1572864},
         {"64GiB", 68719476736ULL},
-        {"100MB", 100000000},
+        {"100MB", 104857600},
         {"5000MiB", 5242880000ULL},
         {"1 GiB", 1073741824},
-        {"256 kB", 256000},
-        {"1,000KB", 1000000},
+        {"256 kB", 262144},
+        {"1,000KB", 1024000},
         {"10B", 10},
         {".5KiB", 512},
-        {"1.KB", 1000},
-        {"1.0005KB", 1000}, /* fractional byte truncated, like uint64(f) in Go */
+        {"1.KB", 1024},
+        {"1.0005KB", 1024}, /* fractional byte truncated, like uint64(f) in Go */
         {"16EiB", 0},       /* placeholder, checked below as too large */
         {"15EiB", 15ULL << 60},
         {"18446744073709551615", UINT64_MAX},
-        {"1TB", 1000000000000ULL},
+        {"1TB", 1ULL << 40},
         {"2PiB", 2ULL << 50},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -130,19 +130,20 @@ static void test_format_bytes(void **state)
         {0, "0"},
         {1, "1"},
         {999, "999"},
-        {1000, "1KB"},
-        {1024, "1KiB"},
-        {256000, "256KB"},
-        {262144, "256KiB"},
-        {1572864, "1.5MiB"},
-        {1500000, "1.5MB"},
-        {1048576, "1MiB"},
-        {104857600, "100MiB"},
-        {5242880000ULL, "5000MiB"},
-        {68719476736ULL, "64GiB"},
-        {1073741824, "1GiB"},
+        {1000, "1000"},
+        {1024, "1KB"},
+        {256000, "250KB"},
+        {262144, "256KB"},
+        {1572864, "1.5MB"},
+        {1500000, "1500000"},
+        {1048576, "1MB"},
+        {104857600, "100MB"},
+        {5242880000ULL, "5000MB"},
+        {68719476736ULL, "64GB"},
+        {1073741824, "1GB"},
         {1234567, "1234567"},
-        {1001, "1.001KB"},
+        {1025, "1025"},
+        {1536, "1.5KB"},
         {UINT64_MAX, "18446744073709551615"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
