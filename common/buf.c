@@ -44,6 +44,20 @@ int st_buf_reserve(st_buf_t *b, size_t extra)
     return 0;
 }
 
+int st_buf_reserve_lean(st_buf_t *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len) return -ENOMEM;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap + b->cap / 4 + 128;
+    if (cap < need) cap = need;
+    char *p = realloc(b->data, cap);
+    if (p == NULL) return -ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
 int st_buf_append(st_buf_t *b, const void *p, size_t n)
 {
     if (st_buf_reserve(b, n) < 0) return -ENOMEM;

@@ -39,6 +39,9 @@ char *st_str_dup(st_str_t s);
 void st_buf_free(st_buf_t *b);
 /* Ensures room for `extra` more bytes (plus a NUL). */
 int st_buf_reserve(st_buf_t *b, size_t extra);
+/* The same growing by a quarter instead of doubling: for many long-lived small buffers (heads of
+ * many streams), where slack costs more than the extra reallocations. */
+int st_buf_reserve_lean(st_buf_t *b, size_t extra);
 int st_buf_append(st_buf_t *b, const void *p, size_t n);
 int st_buf_putc(st_buf_t *b, char c);
 int st_buf_puts(st_buf_t *b, const char *s);
@@ -68,9 +71,11 @@ typedef struct {
     bool err;
 } st_reader_t;
 
+/* p may be NULL when n is 0 (an empty st_buf_t). */
 static inline st_reader_t st_reader(const void *p, size_t n)
 {
-    return (st_reader_t){(const uint8_t *)p, (const uint8_t *)p + n, false};
+    const uint8_t *b = p ? (const uint8_t *)p : (const uint8_t *)"";
+    return (st_reader_t){b, b + n, false};
 }
 uint64_t st_read_uvarint(st_reader_t *r);
 uint32_t st_read_u32le(st_reader_t *r);

@@ -18,6 +18,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +63,7 @@ static void head_unref(head_t *h)
 
 static int head_append(head_t *h, int64_t ts, st_str_t line, st_str_t md)
 {
-    ST_TRY(st_buf_reserve(&h->buf, HEAD_ENTRY_HDR + line.n + md.n));
+    ST_TRY(st_buf_reserve_lean(&h->buf, HEAD_ENTRY_HDR + line.n + md.n));
     uint8_t *p = (uint8_t *)h->buf.data + h->buf.len;
     st_put_u64le(p, (uint64_t)ts);
     st_put_u32le(p + 8, (uint32_t)line.n);
@@ -169,6 +172,7 @@ typedef struct stream {
     unsigned nrecent;
     double tokens;       /* per-stream rate bucket (bytes) */
     int64_t tokens_ns;
+    bool mem_close;      /* chosen to close early: head memory above head_memory_target (flusher) */
     struct tenant *tenant_st;
     struct stream *next; /* hash chain */
 } stream_t;
@@ -193,6 +197,7 @@ struct st_ingester {
     st_wal_t *wal;
     _Atomic bool replaying;
     _Atomic uint64_t head_bytes;
+    _Atomic bool mem_signaled; /* the flusher was woken for head memory (reset by each cycle) */
     /* flusher */
     pthread_t flusher;
     bool flusher_running;
@@ -208,7 +213,7 @@ struct st_ingester {
     uint64_t nopen;
     /* metrics */
     st_metric_t *m_entries, *m_bytes, *m_dups, *m_chunks, *m_chunk_bytes, *m_chunk_raw, *m_flush_fail,
-        *m_streams_created, *m_flush_lat, *m_dup_records, *m_rejected[4];
+        *m_streams_created, *m_flush_lat, *m_dup_records, *m_rejected[4], *m_mem_closes;
     /* live tail subscribers (see "tail subscribers" below) */
     pthread_mutex_t tail_mu;
     struct st_tail_sub *tail_subs; /* under tail_mu */
@@ -904,10 +909,12 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
     s->last_seq = seq;
     s->tenant_st->head_bytes += bytes;
     pthread_mutex_unlock(&ing->mu);
-    atomic_fetch_add(&ing->head_bytes, bytes);
+    uint64_t hb = atomic_fetch_add(&ing->head_bytes, bytes) + bytes;
     st_counter_add(ing->m_entries, added);
     st_counter_add(ing->m_bytes, bytes);
     st_counter_add(ing->m_dups, dups);
+    if (ing->o.head_memory_target && hb > ing->o.head_memory_target && !atomic_exchange(&ing->mem_signaled, true))
+        wake = true;
     if (wake) flusher_wake(ing);
 }
 
@@ -1206,6 +1213,42 @@ static int pack_chunk(st_ingester_t *ing, stream_t *s, ochunk_t *c, int fd, uint
     return rc;
 }
 
+typedef struct {
+    stream_t *s;
+    int64_t first;
+    uint64_t bytes;
+} memc_t;
+
+static int cmp_memc(const void *a, const void *b)
+{
+    int64_t x = ((const memc_t *)a)->first, y = ((const memc_t *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
+/* Head memory above ingester.head_memory_target (many streams, each with a little data: no head
+ * ever fills a block): the streams written longest ago close their chunks now, until the heads
+ * would be back under half the target. Under mu. */
+static void choose_mem_close(st_ingester_t *ing)
+{
+    uint64_t target = ing->o.head_memory_target, hb = atomic_load(&ing->head_bytes);
+    if (target == 0 || hb <= target) return;
+    memc_t *v = malloc(ing->nstreams * sizeof *v);
+    if (v == NULL) return;
+    size_t n = 0;
+    for (size_t b = 0; b < ing->tabcap; b++)
+        for (stream_t *s = ing->tab[b]; s; s = s->next)
+            if (s->head && s->head->n && n < ing->nstreams) v[n++] = (memc_t){s, s->first_write_mono, s->head->bytes};
+    qsort(v, n, sizeof *v, cmp_memc);
+    uint64_t need = hb - target / 2, freed = 0;
+    size_t k = 0;
+    for (; k < n && freed < need; k++) {
+        v[k].s->mem_close = true;
+        freed += v[k].bytes;
+    }
+    free(v);
+    st_counter_add(ing->m_mem_closes, k);
+}
+
 static void flush_cycle(st_ingester_t *ing, bool force)
 {
     int64_t t0 = st_mono_ns();
@@ -1215,13 +1258,16 @@ static void flush_cycle(st_ingester_t *ing, bool force)
 
     /* 1. decide what closes; collect chunks with pending heads or waiting to be indexed */
     pthread_mutex_lock(&ing->mu);
+    atomic_store(&ing->mem_signaled, false);
+    choose_mem_close(ing);
     for (size_t b = 0; b < ing->tabcap; b++) {
         for (stream_t *s = ing->tab[b]; s; s = s->next) {
             bool has_data = (s->head && s->head->n) || s->open;
             if (has_data) {
-                bool close = force || pressure || (s->open && s->open->written >= ing->o.target_size) ||
+                bool close = force || pressure || s->mem_close || (s->open && s->open->written >= ing->o.target_size) ||
                              (s->first_write_mono && t0 - s->first_write_mono >= ing->o.max_chunk_age_ns) ||
                              (t0 - s->last_write_mono >= ing->o.idle_period_ns);
+                s->mem_close = false;
                 if (close && detach_for_finalize(ing, s) < 0) continue;
             }
             if (s->open && s->open->npending) work_push(&work, &nwork, &capwork, s, s->open);
@@ -1469,7 +1515,13 @@ static void *flusher_main(void *arg)
         bool force = gen != ing->force_done;
         ing->fwake = false;
         pthread_mutex_unlock(&ing->fmu);
+        uint64_t before = atomic_load(&ing->head_bytes);
         flush_cycle(ing, force);
+#ifdef __GLIBC__
+        /* heads freed in bulk (many streams closed at once) go back to the system, so RSS follows
+         * the heads instead of staying at its peak */
+        if (before > atomic_load(&ing->head_bytes) + (16u << 20)) malloc_trim(0);
+#endif
         pthread_mutex_lock(&ing->fmu);
         if (force) {
             ing->force_done = gen;
@@ -1573,6 +1625,8 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     ing->m_streams_created = st_counter("strata_ingester_streams_created_total", "Streams created in memory.", NULL);
     ing->m_dup_records = st_counter("strata_ingester_duplicate_records_total",
                                     "Records identical to a recent one of the same stream (client retries) dropped.", NULL);
+    ing->m_mem_closes = st_counter("strata_ingester_memory_closes_total",
+                                   "Chunks closed early because head memory was above ingester.head_memory_target.", NULL);
     ing->m_rejected[0] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"rate_limited\"");
     ing->m_rejected[1] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"per_stream_rate_limit\"");
     ing->m_rejected[2] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"stream_limit\"");

@@ -140,6 +140,8 @@ typedef struct {
     uint32_t *del_reqs;       /* request indexes per stream (qstream_t.del_first/del_n) */
     st_entry_t **mem_copies;  /* in-memory entries with deleted ones left out (owned) */
     size_t nmem_copies;
+    uint32_t *fd_tab;         /* open addressing by path: index+1 of the file owning the descriptor */
+    size_t fd_tabcap, nowned;
 } qsel_t;
 
 /* Removes the entries pending delete requests hide from a block of stream `stream` just decoded

@@ -4,6 +4,7 @@
 #include "querier/querier_int.h"
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/json.h"
 #include "common/timeutil.h"
 
@@ -159,6 +160,50 @@ static int add_block(qsel_t *s, qblock_t b)
     return 0;
 }
 
+#define QSEL_MAX_FDS 1024
+
+/* The descriptor of path if this selection already holds one (*shared = true), else a new one. */
+static int shared_fd(qsel_t *s, const char *path, bool *shared)
+{
+    *shared = false;
+    if (s->fd_tabcap) {
+        size_t mask = s->fd_tabcap - 1;
+        for (size_t i = st_hash64(path, strlen(path)) & mask;; i = (i + 1) & mask) {
+            uint32_t f = s->fd_tab[i];
+            if (f == 0) break;
+            if (strcmp(s->files[f - 1].path, path) == 0) {
+                *shared = true;
+                return s->files[f - 1].fd;
+            }
+        }
+    }
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Records that files[file_plus1 - 1] owns the descriptor of path. */
+static int fd_tab_put(qsel_t *s, const char *path, uint32_t file_plus1)
+{
+    if ((s->nowned + 1) * 2 > s->fd_tabcap) {
+        size_t cap = s->fd_tabcap ? s->fd_tabcap * 2 : 64;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (t == NULL) return -ENOMEM;
+        for (size_t i = 0; i < s->fd_tabcap; i++) {
+            uint32_t f = s->fd_tab[i];
+            if (f == 0) continue;
+            size_t j = st_hash64(s->files[f - 1].path, strlen(s->files[f - 1].path)) & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = f;
+        }
+        free(s->fd_tab);
+        s->fd_tab = t;
+        s->fd_tabcap = cap;
+    }
+    size_t j = st_hash64(path, strlen(path)) & (s->fd_tabcap - 1);
+    while (s->fd_tab[j]) j = (j + 1) & (s->fd_tabcap - 1);
+    s->fd_tab[j] = file_plus1;
+    return 0;
+}
+
 static int add_file(qsel_t *s, qfile_t f, uint32_t *idx)
 {
     if (s->nfiles == s->capfiles) {
@@ -196,13 +241,45 @@ static int add_chunk_blocks(qsel_t *s, uint32_t stream, qfile_t f, const st_bloc
     return 0;
 }
 
+/* A set of chunk ids (open addressing; id + 1 stored so 0 means empty). */
+typedef struct {
+    uint64_t *v;
+    size_t cap, n;
+} idset_t;
+
+/* 1 when added, 0 when already present, -ENOMEM. */
+static int idset_add(idset_t *s, uint64_t id)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        uint64_t *v = calloc(cap, sizeof *v);
+        if (v == NULL) return -ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->v[i] == 0) continue;
+            size_t j = (size_t)st_hash64(&s->v[i], 8) & (cap - 1);
+            while (v[j]) j = (j + 1) & (cap - 1);
+            v[j] = s->v[i];
+        }
+        free(s->v);
+        s->v = v;
+        s->cap = cap;
+    }
+    uint64_t key = id + 1;
+    size_t j = (size_t)st_hash64(&key, 8) & (s->cap - 1);
+    for (; s->v[j]; j = (j + 1) & (s->cap - 1))
+        if (s->v[j] == key) return 0;
+    s->v[j] = key;
+    s->n++;
+    return 1;
+}
+
 typedef struct {
     st_querier_t *q;
     qsel_t *s;
     uint32_t stream;
     int64_t from, through;
     st_qstats_t *stats;
-    st_u64vec_t *seen; /* chunk ids already taken (snapshot, or earlier days) */
+    idset_t *seen; /* chunk ids already taken (snapshot, or earlier days) */
     bool want_blocks;
     bool any;
     bool raced; /* a local chunk file was gone (moved after the index snapshot) */
@@ -213,14 +290,9 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
     chunk_ctx_t *c = arg;
     c->any = true;
     if (!c->want_blocks) return 1; /* one overlapping chunk proves the stream is in range */
-    if (st_u64vec_contains(c->seen, ref->chunk_id)) return 0; /* in memory, or seen on an earlier day */
-    ST_TRY(st_u64vec_push(c->seen, ref->chunk_id));
-    /* keep seen sorted for binary search */
-    for (size_t i = c->seen->n - 1; i > 0 && c->seen->v[i - 1] > c->seen->v[i]; i--) {
-        uint64_t t = c->seen->v[i];
-        c->seen->v[i] = c->seen->v[i - 1];
-        c->seen->v[i - 1] = t;
-    }
+    int fresh = idset_add(c->seen, ref->chunk_id);
+    if (fresh < 0) return fresh;
+    if (fresh == 0) return 0; /* in memory, or seen on an earlier day */
     char path[4096];
     uint64_t base = ref->loc.offset;
     if (ref->loc.kind != ST_LOC_LOCAL) {
@@ -254,10 +326,12 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
     } else {
         snprintf(path, sizeof path, "%s/%s", c->q->o.chunks_dir, ref->loc.path);
     }
-    /* The file stays open while the selection lives: the lifecycle may move the chunk to S3 and
-     * unlink the file before its blocks are read. A file already gone was moved after this index
-     * snapshot was taken: the caller selects again from a fresh one. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* The file stays open while the selection lives (one descriptor per file, shared by its chunks,
+     * up to QSEL_MAX_FDS): the lifecycle may move the chunk to S3 and unlink the file before its
+     * blocks are read. A file already gone was moved after this index snapshot was taken: the
+     * caller selects again from a fresh one. */
+    bool shared;
+    int fd = shared_fd(c->s, path, &shared);
     if (fd < 0 && errno == ENOENT && ref->loc.kind == ST_LOC_LOCAL) {
         c->raced = true;
         return 1;
@@ -265,18 +339,21 @@ static int chunk_cb(void *arg, const st_chunk_ref_t *ref)
     if (fd < 0) return -errno;
     st_chunk_info_t ci;
     int rc = st_chunk_read_info(fd, base, ref->loc.length, &ci);
-    if (rc < 0) {
-        close(fd);
-        return rc;
+    bool keep = shared || c->s->nowned < QSEL_MAX_FDS;
+    qfile_t f = {st_str_dup(st_cstr(path)), keep ? fd : -1, base, 0, keep, keep && !shared};
+    if (rc == 0 && f.path == NULL) rc = -ENOMEM;
+    size_t nfiles = c->s->nfiles;
+    if (rc == 0) {
+        c->stats->chunks_ref++;
+        rc = add_chunk_blocks(c->s, c->stream, f, ci.blocks, ci.nblocks, c->from, c->through);
     }
-    c->stats->chunks_ref++;
-    qfile_t f = {st_str_dup(st_cstr(path)), fd, base, 0, true, true};
-    if (f.path == NULL) rc = -ENOMEM;
-    if (rc == 0) rc = add_chunk_blocks(c->s, c->stream, f, ci.blocks, ci.nblocks, c->from, c->through);
-    if (rc < 0) {
-        free(f.path);
-        close(fd);
+    bool added = c->s->nfiles > nfiles; /* the file entry owns path (and the descriptor when owned) */
+    if (!added) free(f.path);
+    if (rc == 0 && f.owned) {
+        c->s->nowned++;
+        rc = fd_tab_put(c->s, path, (uint32_t)c->s->nfiles);
     }
+    if (!shared && !(added && f.owned)) close(fd); /* not kept, or kept by nobody */
     st_chunk_info_free(&ci);
     return rc;
 }
@@ -289,7 +366,7 @@ static int qsel_build_once(st_querier_t *q, const char *tenant, const st_logql_s
     if (m == NULL) return -ENOMEM;
     st_qmatchers(sel, m);
     int rc = 0;
-    st_u64vec_t seen = ST_U64VEC_INIT;
+    idset_t seen = {NULL, 0, 0};
     st_index_read_t *r = NULL;
     /* 1. memory first: a chunk indexed after this snapshot is then found by the index read below */
     if (q->o.ingester) {
@@ -319,8 +396,7 @@ static int qsel_build_once(st_querier_t *q, const char *tenant, const st_logql_s
         }
         if (rc < 0) goto done;
         for (size_t i = 0; i < out->snap.chunk_ids.n; i++)
-            if ((rc = st_u64vec_push(&seen, out->snap.chunk_ids.v[i])) < 0) goto done;
-        st_u64vec_sort_unique(&seen);
+            if ((rc = idset_add(&seen, out->snap.chunk_ids.v[i])) < 0) goto done;
     }
     /* 2. the index, day by day */
     if ((rc = st_index_read_begin(q->o.index, &r)) < 0) goto done;
@@ -357,7 +433,7 @@ static int qsel_build_once(st_querier_t *q, const char *tenant, const st_logql_s
     if (rc == 0 && want_blocks && q->o.apply_deletes) rc = apply_deletes(r, tenant, from, through, out);
 done:
     st_index_read_end(r);
-    st_u64vec_free(&seen);
+    free(seen.v);
     free(m);
     if (rc < 0) st_qsel_free(out);
     return rc;
@@ -389,6 +465,7 @@ void st_qsel_free(qsel_t *s)
     }
     free(s->files);
     free(s->arch_ranges);
+    free(s->fd_tab);
     st_qdel_free(&s->del);
     free(s->del_reqs);
     for (size_t i = 0; i < s->nmem_copies; i++) free(s->mem_copies[i]);

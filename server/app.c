@@ -125,6 +125,7 @@ void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts
         .wal_segment_size = c->ingester.wal.segment_size,
         .wal_max_pending = c->ingester.wal.max_pending_bytes,
         .wal_max_size = c->ingester.wal.max_size,
+        .head_memory_target = c->ingester.head_memory_target,
         .index = ix,
         .limits = {.tenant_rate = c->limits_config.ingestion_rate_mb * 1048576.0,
                    .tenant_burst = c->limits_config.ingestion_burst_size_mb * 1048576.0,

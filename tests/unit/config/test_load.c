@@ -193,6 +193,7 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "    max_pending_bytes: 128MiB\n"
                                 "    max_size: 2GiB\n"
                                 "  memory_budget: 512MiB\n"
+                                "  head_memory_target: 32MB\n"
                                 "storage_config:\n"
                                 "  filesystem:\n"
                                 "    directory: /chunks\n"
@@ -281,6 +282,7 @@ static void test_full_file(void **state)
     assert_int_equal(c.ingester.wal.max_pending_bytes, 128u << 20);
     assert_int_equal(c.ingester.wal.max_size, 2u << 30);
     assert_int_equal(c.ingester.memory_budget, 512u << 20);
+    assert_int_equal(c.ingester.head_memory_target, 32u << 20);
     assert_true(c.limits_config.ingestion_rate_mb == 0.5 && c.limits_config.ingestion_burst_size_mb == 1.5);
     assert_int_equal(c.limits_config.per_stream_rate_limit, 1u << 20);
     assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2u << 20);
