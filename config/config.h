@@ -79,7 +79,7 @@ typedef struct {
             size_t max_size;          /* strata: 1GiB on disk -> force flush of the oldest heads */
         } wal;
         size_t memory_budget;      /* strata: 1GiB of heads + in-flight push bodies (0 = none) */
-        size_t head_memory_target; /* strata: above this, the oldest streams close early (0 = off, default) */
+        size_t head_memory_target; /* strata: above this, live heads are compressed, then the oldest streams close early (0 = off) */
     } ingester;
 
     struct {

@@ -133,9 +133,10 @@ const st_cfg_key_t st_cfg_keys[] = {
     BYTES("ingester.memory_budget", ingester.memory_budget, "1GiB", 0,
           "Uncompressed bytes all heads plus in-flight push bodies may hold; above it pushes get 503 and retry "
           "(Strata extension; 0 = no limit)."),
-    BYTES("ingester.head_memory_target", ingester.head_memory_target, "0", 0,
-          "Uncompressed head bytes above which the streams written longest ago close their chunks early, so "
-          "heads of very many small streams stay bounded over time; costs small chunks (Strata extension; 0 = off)."),
+    BYTES("ingester.head_memory_target", ingester.head_memory_target, "256MiB", 0,
+          "Head bytes in memory above which live heads not written lately are zstd-compressed in memory, and if "
+          "that is not enough the streams written longest ago close their chunks early (small chunks), so very "
+          "many small streams stay far below memory_budget (Strata extension; 0 = off)."),
 
     STR("storage_config.filesystem.directory", storage_config.filesystem.directory, "", 0, NULL,
         "Chunk directory (empty: <common.path_prefix>/chunks)."),

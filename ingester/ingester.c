@@ -3,7 +3,9 @@
  * Locking: ing->mu guards the stream table and every stream/chunk field that queries read. The WAL
  * thread applies records under mu; the flusher thread compresses and writes chunk files outside mu
  * (chunk writers are flusher-only) and takes mu only to publish results. Sealed heads are immutable
- * and reference-counted so snapshots can share them without copying. */
+ * and reference-counted so snapshots can share them without copying. Live heads may be frozen by the
+ * flusher (their older bytes zstd-compressed in memory) when heads hold more than head_memory_target;
+ * only the flusher freezes, so it can read a head's frozen frame outside mu. */
 #include "ingester/ingester.h"
 
 #include "audit/audit.h"
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #define REC_ENTRIES 1
 #define HEAD_ENTRY_HDR 16 /* i64 ts, u32 line length, u32 md length */
@@ -34,7 +37,11 @@
 /* ---- heads ---------------------------------------------------------------------------------------- */
 
 typedef struct head {
-    st_buf_t buf; /* HEAD_ENTRY_HDR + line + md, repeated, in arrival order */
+    st_buf_t buf;   /* HEAD_ENTRY_HDR + line + md, repeated, in arrival order (after the frozen part) */
+    st_buf_t z;     /* frozen: one zstd frame holding the first zraw bytes of the same layout */
+    uint64_t zraw;
+    uint64_t saved; /* frozen line bytes - z.len: in ing->head_saved while h->bytes is in head_bytes */
+    uint32_t zn;    /* entries in the frozen part */
     uint32_t n;
     int64_t min_ts, max_ts;
     bool sorted;  /* arrival order is time order */
@@ -57,6 +64,7 @@ static void head_unref(head_t *h)
 {
     if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
         st_buf_free(&h->buf);
+        st_buf_free(&h->z);
         free(h);
     }
 }
@@ -91,13 +99,9 @@ static int cmp_key(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Builds a time-sorted array of views into the head's bytes (stable for equal timestamps). */
-static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry_t **out, size_t *nout)
+static size_t head_scan(const uint8_t *p, size_t len, int64_t from, int64_t through, st_entry_t *e, size_t n)
 {
-    st_entry_t *e = malloc((h->n ? h->n : 1) * sizeof *e);
-    if (e == NULL) return -ENOMEM;
-    size_t n = 0;
-    const uint8_t *p = (const uint8_t *)h->buf.data, *end = p + h->buf.len;
+    const uint8_t *end = p + len;
     while (p < end) {
         int64_t ts = (int64_t)st_get_u64le(p);
         uint32_t ll = st_get_u32le(p + 8), ml = st_get_u32le(p + 12);
@@ -109,6 +113,27 @@ static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry
         }
         p += HEAD_ENTRY_HDR + ll + ml;
     }
+    return n;
+}
+
+/* Builds a time-sorted array of views into the head's bytes (stable for equal timestamps). A frozen
+ * part is decompressed into the same allocation, after the array: one free() releases both. */
+static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry_t **out, size_t *nout)
+{
+    size_t arr = (h->n ? h->n : 1) * sizeof(st_entry_t);
+    st_entry_t *e = malloc(arr + h->zraw);
+    if (e == NULL) return -ENOMEM;
+    size_t n = 0;
+    if (h->zraw) {
+        uint8_t *raw = (uint8_t *)e + arr;
+        size_t got = ZSTD_decompress(raw, h->zraw, h->z.data, h->z.len);
+        if (ZSTD_isError(got) || got != h->zraw) {
+            free(e);
+            return -EIO; /* our own frame in memory: cannot happen short of memory corruption */
+        }
+        n = head_scan(raw, h->zraw, from, through, e, n);
+    }
+    n = head_scan((const uint8_t *)h->buf.data, h->buf.len, from, through, e, n);
     if (!h->sorted && n > 1) {
         sort_key_t *k = malloc(n * sizeof *k);
         st_entry_t *s = malloc(n * sizeof *s);
@@ -121,9 +146,9 @@ static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry
         for (size_t i = 0; i < n; i++) k[i] = (sort_key_t){e[i].ts, (uint32_t)i};
         qsort(k, n, sizeof *k, cmp_key);
         for (size_t i = 0; i < n; i++) s[i] = e[k[i].idx];
+        memcpy(e, s, n * sizeof *e);
         free(k);
-        free(e);
-        e = s;
+        free(s);
     }
     *out = e;
     *nout = n;
@@ -197,6 +222,7 @@ struct st_ingester {
     st_wal_t *wal;
     _Atomic bool replaying;
     _Atomic uint64_t head_bytes;
+    _Atomic uint64_t head_saved; /* bytes of head_bytes not resident: frozen heads' compression savings */
     _Atomic bool mem_signaled; /* the flusher was woken for head memory (reset by each cycle) */
     /* flusher */
     pthread_t flusher;
@@ -213,7 +239,7 @@ struct st_ingester {
     uint64_t nopen;
     /* metrics */
     st_metric_t *m_entries, *m_bytes, *m_dups, *m_chunks, *m_chunk_bytes, *m_chunk_raw, *m_flush_fail,
-        *m_streams_created, *m_flush_lat, *m_dup_records, *m_rejected[4], *m_mem_closes;
+        *m_streams_created, *m_flush_lat, *m_dup_records, *m_rejected[4], *m_mem_closes, *m_freezes;
     /* live tail subscribers (see "tail subscribers" below) */
     pthread_mutex_t tail_mu;
     struct st_tail_sub *tail_subs; /* under tail_mu */
@@ -632,6 +658,13 @@ static void stream_rate_error(st_push_t *p, const push_stream_t *ps, double rate
     st_buf_free(&b);
 }
 
+/* Bytes the heads hold in memory: their line bytes less what freezing saved. */
+static uint64_t head_resident(st_ingester_t *ing)
+{
+    uint64_t b = atomic_load(&ing->head_bytes), sv = atomic_load(&ing->head_saved);
+    return b > sv ? b - sv : 0;
+}
+
 /* Applies the admission limits (see st_ingester_push). Returns 0 or ST_ELIMIT. */
 static int admit(st_ingester_t *ing, st_push_t *p)
 {
@@ -641,9 +674,9 @@ static int admit(st_ingester_t *ing, st_push_t *p)
     int rc = 0;
     uint64_t bytes = 0;
     for (size_t i = 0; i < p->n; i++) bytes += p->s[i].bytes;
-    if (lim->memory_budget && atomic_load(&ing->head_bytes) + bytes > lim->memory_budget) {
+    if (lim->memory_budget && head_resident(ing) + bytes > lim->memory_budget) {
         snprintf(msg, sizeof msg, "ingester memory budget exceeded (%llu of %zu bytes of unflushed data); retry later",
-                 (unsigned long long)atomic_load(&ing->head_bytes), lim->memory_budget);
+                 (unsigned long long)head_resident(ing), lim->memory_budget);
         st_push_errors_add(&p->limit_errs, msg);
         p->limit_status = 503;
         st_counter_inc(ing->m_rejected[3]);
@@ -897,7 +930,7 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
         s->last_hash = h;
         added++;
         bytes += line.n + md.n;
-        if (s->head->buf.len >= ing->o.block_size) {
+        if (s->head->zraw + s->head->buf.len >= ing->o.block_size) {
             if (seal_head(ing, s) == 0) wake = true;
         }
     }
@@ -909,11 +942,12 @@ static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payloa
     s->last_seq = seq;
     s->tenant_st->head_bytes += bytes;
     pthread_mutex_unlock(&ing->mu);
-    uint64_t hb = atomic_fetch_add(&ing->head_bytes, bytes) + bytes;
+    atomic_fetch_add(&ing->head_bytes, bytes);
     st_counter_add(ing->m_entries, added);
     st_counter_add(ing->m_bytes, bytes);
     st_counter_add(ing->m_dups, dups);
-    if (ing->o.head_memory_target && hb > ing->o.head_memory_target && !atomic_exchange(&ing->mem_signaled, true))
+    if (ing->o.head_memory_target && head_resident(ing) > ing->o.head_memory_target &&
+        !atomic_exchange(&ing->mem_signaled, true))
         wake = true;
     if (wake) flusher_wake(ing);
 }
@@ -1117,6 +1151,7 @@ static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h
     c->raw_bytes += h->bytes;
     s->tenant_st->head_bytes -= h->bytes;
     pthread_mutex_unlock(&ing->mu);
+    atomic_fetch_sub(&ing->head_saved, h->saved);
     atomic_fetch_sub(&ing->head_bytes, h->bytes);
     head_unref(h);
     return 0;
@@ -1225,19 +1260,141 @@ static int cmp_memc(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Head memory above ingester.head_memory_target (many streams, each with a little data: no head
- * ever fills a block): the streams written longest ago close their chunks now, until the heads
- * would be back under half the target. Under mu. */
+/* ---- freezing heads --------------------------------------------------------------------------- */
+
+typedef struct {
+    stream_t *s;
+    head_t *h;
+    int64_t last;
+    size_t len;    /* tail bytes copied */
+    uint32_t n;    /* entries in the copy */
+    uint8_t *copy; /* the tail, copied under mu */
+    st_buf_t z;    /* the new frame */
+    uint64_t zraw;
+} frz_t;
+
+#define FREEZE_MIN_TAIL 256        /* a tail shorter than this is not worth a new frame */
+#define FREEZE_BATCH    (4u << 20) /* tail bytes copied per lock hold */
+
+static int cmp_frz(const void *a, const void *b)
+{
+    int64_t x = ((const frz_t *)a)->last, y = ((const frz_t *)b)->last;
+    return x < y ? -1 : x > y;
+}
+
+/* Compresses v->h's frozen part and v->copy into one frame (outside mu: only the flusher changes a
+ * head's frame, so reading it here is safe). */
+static int freeze_one(ZSTD_CCtx *cc, st_buf_t *raw, frz_t *v)
+{
+    head_t *h = v->h;
+    raw->len = 0;
+    ST_TRY(st_buf_reserve(raw, h->zraw + v->len));
+    if (h->zraw) {
+        size_t got = ZSTD_decompress(raw->data, h->zraw, h->z.data, h->z.len);
+        if (ZSTD_isError(got) || got != h->zraw) return -EIO;
+    }
+    memcpy(raw->data + h->zraw, v->copy, v->len);
+    raw->len = h->zraw + v->len;
+    size_t bound = ZSTD_compressBound(raw->len);
+    ST_TRY(st_buf_reserve_lean(&v->z, bound));
+    size_t zn = ZSTD_compressCCtx(cc, v->z.data, bound, raw->data, raw->len, 1);
+    if (ZSTD_isError(zn)) return -EIO;
+    v->z.len = zn;
+    void *shrunk = realloc(v->z.data, zn ? zn : 1); /* keep exactly the frame */
+    if (shrunk) {
+        v->z.data = shrunk;
+        v->z.cap = zn ? zn : 1;
+    }
+    v->zraw = raw->len;
+    return 0;
+}
+
+/* Heads holding more than ingester.head_memory_target (very many streams, each with a little data,
+ * so no head fills a block): the older bytes of live heads are zstd-compressed in memory, streams
+ * written longest ago first, until the resident head bytes are under three quarters of the target.
+ * Queries and block writes decompress them (head_entries). Flusher thread; takes mu in batches. */
+static void freeze_heads(st_ingester_t *ing)
+{
+    uint64_t target = ing->o.head_memory_target;
+    if (target == 0 || head_resident(ing) <= target) return;
+    pthread_mutex_lock(&ing->mu);
+    frz_t *v = calloc(ing->nstreams ? ing->nstreams : 1, sizeof *v);
+    size_t n = 0;
+    for (size_t b = 0; v && b < ing->tabcap; b++)
+        for (stream_t *s = ing->tab[b]; s; s = s->next)
+            if (s->head && s->head->buf.len >= FREEZE_MIN_TAIL && n < ing->nstreams)
+                v[n++] = (frz_t){.s = s, .h = s->head, .last = s->last_write_mono};
+    pthread_mutex_unlock(&ing->mu);
+    ZSTD_CCtx *cc = v ? ZSTD_createCCtx() : NULL;
+    if (cc == NULL) {
+        free(v);
+        return;
+    }
+    qsort(v, n, sizeof *v, cmp_frz);
+    st_buf_t raw = {0};
+    uint64_t goal = target / 4 * 3, frozen = 0;
+    for (size_t i = 0; i < n && head_resident(ing) > goal;) {
+        size_t j = i, batch = 0;
+        pthread_mutex_lock(&ing->mu);
+        for (; j < n && batch < FREEZE_BATCH; j++) {
+            head_t *h = v[j].h;
+            if (v[j].s->head != h) continue; /* sealed since: immutable now */
+            v[j].copy = malloc(h->buf.len);
+            if (v[j].copy == NULL) continue;
+            memcpy(v[j].copy, h->buf.data, h->buf.len);
+            v[j].len = h->buf.len;
+            v[j].n = h->n - h->zn;
+            batch += h->buf.len;
+        }
+        pthread_mutex_unlock(&ing->mu);
+        for (size_t k = i; k < j; k++)
+            if (v[k].copy && freeze_one(cc, &raw, &v[k]) < 0) st_buf_free(&v[k].z);
+        pthread_mutex_lock(&ing->mu);
+        for (size_t k = i; k < j; k++) {
+            head_t *h = v[k].h;
+            if (v[k].z.len && v[k].s->head == h) {
+                /* entries appended since the copy stay in the tail */
+                size_t extra = h->buf.len - v[k].len;
+                memmove(h->buf.data, h->buf.data + v[k].len, extra);
+                h->buf.len = extra;
+                if (extra == 0) st_buf_free(&h->buf);
+                st_buf_free(&h->z);
+                h->z = v[k].z;
+                v[k].z = (st_buf_t){0};
+                h->zraw = v[k].zraw;
+                h->zn += v[k].n;
+                uint64_t lines = h->zraw - (uint64_t)h->zn * HEAD_ENTRY_HDR;
+                uint64_t saved = lines > h->z.len ? lines - h->z.len : 0;
+                atomic_fetch_add(&ing->head_saved, saved);
+                atomic_fetch_sub(&ing->head_saved, h->saved);
+                h->saved = saved;
+                frozen++;
+            }
+            free(v[k].copy);
+            st_buf_free(&v[k].z);
+        }
+        pthread_mutex_unlock(&ing->mu);
+        i = j;
+    }
+    st_buf_free(&raw);
+    ZSTD_freeCCtx(cc);
+    free(v);
+    st_counter_add(ing->m_freezes, frozen);
+}
+
+/* Head memory still above ingester.head_memory_target after freezing: the streams written longest
+ * ago close their chunks now, until the heads would be back under half the target. Under mu. */
 static void choose_mem_close(st_ingester_t *ing)
 {
-    uint64_t target = ing->o.head_memory_target, hb = atomic_load(&ing->head_bytes);
+    uint64_t target = ing->o.head_memory_target, hb = head_resident(ing);
     if (target == 0 || hb <= target) return;
     memc_t *v = malloc(ing->nstreams * sizeof *v);
     if (v == NULL) return;
     size_t n = 0;
     for (size_t b = 0; b < ing->tabcap; b++)
         for (stream_t *s = ing->tab[b]; s; s = s->next)
-            if (s->head && s->head->n && n < ing->nstreams) v[n++] = (memc_t){s, s->first_write_mono, s->head->bytes};
+            if (s->head && s->head->n && n < ing->nstreams)
+                v[n++] = (memc_t){s, s->first_write_mono, s->head->bytes - s->head->saved};
     qsort(v, n, sizeof *v, cmp_memc);
     uint64_t need = hb - target / 2, freed = 0;
     size_t k = 0;
@@ -1257,8 +1414,9 @@ static void flush_cycle(st_ingester_t *ing, bool force)
     size_t nwork = 0, capwork = 0;
 
     /* 1. decide what closes; collect chunks with pending heads or waiting to be indexed */
-    pthread_mutex_lock(&ing->mu);
     atomic_store(&ing->mem_signaled, false);
+    freeze_heads(ing);
+    pthread_mutex_lock(&ing->mu);
     choose_mem_close(ing);
     for (size_t b = 0; b < ing->tabcap; b++) {
         for (stream_t *s = ing->tab[b]; s; s = s->next) {
@@ -1464,8 +1622,12 @@ static void flush_cycle(st_ingester_t *ing, bool force)
             }
         }
         if (c->packed) {
-            uint64_t b = 0;
-            for (size_t k = 0; k < c->npending; k++) b += c->pending[k]->bytes;
+            uint64_t b = 0, sv = 0;
+            for (size_t k = 0; k < c->npending; k++) {
+                b += c->pending[k]->bytes;
+                sv += c->pending[k]->saved;
+            }
+            atomic_fetch_sub(&ing->head_saved, sv);
             atomic_fetch_sub(&ing->head_bytes, b);
             s->tenant_st->head_bytes -= b;
         }
@@ -1515,12 +1677,12 @@ static void *flusher_main(void *arg)
         bool force = gen != ing->force_done;
         ing->fwake = false;
         pthread_mutex_unlock(&ing->fmu);
-        uint64_t before = atomic_load(&ing->head_bytes);
+        uint64_t before = head_resident(ing);
         flush_cycle(ing, force);
 #ifdef __GLIBC__
-        /* heads freed in bulk (many streams closed at once) go back to the system, so RSS follows
-         * the heads instead of staying at its peak */
-        if (before > atomic_load(&ing->head_bytes) + (16u << 20)) malloc_trim(0);
+        /* heads freed or frozen in bulk (many streams closed at once) go back to the system, so RSS
+         * follows the heads instead of staying at its peak */
+        if (before > head_resident(ing) + (16u << 20)) malloc_trim(0);
 #endif
         pthread_mutex_lock(&ing->fmu);
         if (force) {
@@ -1592,6 +1754,7 @@ static double gauge_streams(void *arg)
 }
 
 static double gauge_head_bytes(void *arg) { return (double)atomic_load(&((st_ingester_t *)arg)->head_bytes); }
+static double gauge_head_resident(void *arg) { return (double)head_resident(arg); }
 static double gauge_wal_bytes(void *arg)
 {
     st_ingester_t *ing = arg;
@@ -1625,6 +1788,8 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     ing->m_streams_created = st_counter("strata_ingester_streams_created_total", "Streams created in memory.", NULL);
     ing->m_dup_records = st_counter("strata_ingester_duplicate_records_total",
                                     "Records identical to a recent one of the same stream (client retries) dropped.", NULL);
+    ing->m_freezes = st_counter("strata_ingester_head_freezes_total",
+                                "Live heads compressed in memory because head memory was above ingester.head_memory_target.", NULL);
     ing->m_mem_closes = st_counter("strata_ingester_memory_closes_total",
                                    "Chunks closed early because head memory was above ingester.head_memory_target.", NULL);
     ing->m_rejected[0] = st_counter("strata_limit_rejections_total", "Pushes or streams refused by a limit.", "reason=\"rate_limited\"");
@@ -1636,6 +1801,9 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     st_gauge_fn("strata_ingester_memory_streams", "Streams held in memory.", NULL, gauge_streams, ing);
     st_gauge_fn("strata_ingester_head_bytes", "Uncompressed bytes in heads not yet written to chunk blocks.", NULL,
                 gauge_head_bytes, ing);
+    st_gauge_fn("strata_ingester_head_resident_bytes",
+                "Line bytes heads hold in memory: head_bytes less what compressing frozen heads saved.", NULL,
+                gauge_head_resident, ing);
     st_gauge_fn("strata_wal_disk_bytes", "Bytes of WAL segments on disk.", NULL, gauge_wal_bytes, ing);
 
     if ((rc = st_mkdirs(o->chunks_dir, 0755)) < 0 || (rc = st_mkdirs(ing->open_dir, 0755)) < 0) goto fail;
@@ -1813,10 +1981,12 @@ static int snap_head(st_mem_stream_t *m, size_t *cap, head_t *h, bool live, int6
     if (live) {
         use = head_new();
         if (use == NULL) return -ENOMEM;
-        if (st_buf_append(&use->buf, h->buf.data, h->buf.len) < 0) {
+        if (st_buf_append(&use->buf, h->buf.data, h->buf.len) < 0 || st_buf_append(&use->z, h->z.data, h->z.len) < 0) {
             head_unref(use);
             return -ENOMEM;
         }
+        use->zraw = h->zraw;
+        use->zn = h->zn;
         use->n = h->n;
         use->sorted = h->sorted;
         use->min_ts = h->min_ts;

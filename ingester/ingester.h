@@ -45,7 +45,7 @@ typedef struct {
     size_t wal_segment_size;
     size_t wal_max_pending;
     size_t wal_max_size;           /* WAL bigger than this: close the chunks holding it back */
-    size_t head_memory_target;     /* heads above this: the oldest streams close their chunks (0 = off) */
+    size_t head_memory_target;     /* heads above this: live heads compressed, then the oldest streams close (0 = off) */
     st_index_t *index;             /* borrowed; outlives the ingester */
     st_ingest_limits_t limits;
     /* Called on the WAL thread for every completed push (status via st_push_status). Thread safe. */

@@ -7,7 +7,8 @@
 # tests/bench/run.sh ingest [lines] [connections]: the ingest matrix instead: every push format (Loki
 # JSON, Loki protobuf + snappy, OTLP protobuf) at 128, 10,000 and 100,000 active streams, each on a
 # fresh server, printing lines/s, the server's peak RSS (VmHWM) and its RSS per active stream; plus
-# 100,000 streams holding one line each (what an idle active stream costs).
+# 100,000 streams holding one line each (what an idle active stream costs). HOSTS="6250" and
+# FORMATS="json" pick rows (then the idle rows are skipped); STRATA_ARGS adds flags to strata serve.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,7 +35,7 @@ if [ "${1:-}" = ingest ]; then
     "$BIN" serve -common.path_prefix="$WORK/data" -server.http_listen_port="$port" -server.log_level=warn \
       -limits_config.ingestion_rate_mb=100000 -limits_config.ingestion_burst_size_mb=100000 \
       -limits_config.per_stream_rate_limit=10GB -limits_config.per_stream_rate_limit_burst=10GB \
-      -limits_config.max_global_streams_per_user=0 2>"$WORK/strata.log" &
+      -limits_config.max_global_streams_per_user=0 ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
     PID=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
     base=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
@@ -53,9 +54,10 @@ if [ "${1:-}" = ingest ]; then
     kill -TERM $PID; wait $PID || true
     PID=
   }
-  for hosts in 8 625 6250; do           # x 16 jobs: 128, 10,000 and 100,000 streams
-    for fmt in json proto otlp; do run $fmt 16 $hosts "$LINES"; done
+  for hosts in ${HOSTS:-8 625 6250}; do  # x 16 jobs: 128, 10,000 and 100,000 streams
+    for fmt in ${FORMATS:-json proto otlp}; do run $fmt 16 $hosts "$LINES"; done
   done
+  [ -n "${HOSTS:-}" ] && exit 0
   echo "-- 100,000 streams, one line each (idle active streams)"
   for fmt in json proto; do run $fmt 16 6250 100000; done
   exit 0
