@@ -43,6 +43,8 @@ typedef struct {
     st_block_t blk;
     uint8_t *hit;
     size_t hitcap;
+    uint8_t *vhit;       /* lines holding the value literal or a backslash (value prefilter) */
+    size_t vhitcap;
     bool use_hit;
     bool full_hit;
     st_pipeline_t *pl;   /* this slot's clone of the pipeline (full pipelines only) */
@@ -66,6 +68,9 @@ typedef struct run {
     bool has_lit;
     st_str_t lit;
     st_finder_t finder;
+    bool has_vlit;       /* st_pipeline_value_literal */
+    st_str_t vname, vlit;
+    st_finder_t vfinder;
     cursor_t *free_list[64];
     size_t nfree;
     pf_t pf[PF_MAX];
@@ -168,24 +173,16 @@ static bool cursor_next(run_t *r, cursor_t *c)
     return false;
 }
 
-/* Marks the entries of a decoded block whose line contains the required literal, with one search
+/* Sets hit[i] for the entries of a decoded block whose line contains the literal, with one search
  * over the block's contiguous text instead of one per line. */
-static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t *hitcap)
+static void mark_lines(const st_finder_t *finder, size_t litn, const st_block_t *b, uint8_t *hit)
 {
-    if (b->n > *hitcap) {
-        uint8_t *h = realloc(*hitp, b->n);
-        if (h == NULL) return -ENOMEM;
-        *hitp = h;
-        *hitcap = b->n;
-    }
-    uint8_t *hit = *hitp;
-    memset(hit, 0, b->n);
     const char *text = b->lines;
     size_t len = b->line_off[b->n];
     size_t pos = 0;
     uint32_t idx = 0;
     while (pos < len) {
-        const char *m = st_finder_find(&r->finder, text + pos, len - pos);
+        const char *m = st_finder_find(finder, text + pos, len - pos);
         if (m == NULL) break;
         size_t at = (size_t)(m - text);
         /* the entry holding offset at: first idx with line_off[idx+1] > at */
@@ -196,7 +193,7 @@ static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t
             else lo = mid + 1;
         }
         idx = lo;
-        if (at + r->lit.n <= b->line_off[idx + 1]) {
+        if (at + litn <= b->line_off[idx + 1]) {
             hit[idx] = 1; /* whole match inside this line */
             pos = b->line_off[idx + 1];
             idx++;
@@ -204,7 +201,58 @@ static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t
             pos = at + 1; /* match crossed into the next line: keep looking */
         }
     }
+}
+
+static int hits_alloc(uint8_t **hitp, size_t *hitcap, uint32_t n)
+{
+    if (n > *hitcap) {
+        uint8_t *h = realloc(*hitp, n);
+        if (h == NULL) return -ENOMEM;
+        *hitp = h;
+        *hitcap = n;
+    }
+    memset(*hitp, 0, n);
     return 0;
+}
+
+/* Marks the entries whose line contains the required literal. */
+static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t *hitcap)
+{
+    ST_TRY(hits_alloc(hitp, hitcap, b->n));
+    mark_lines(&r->finder, r->lit.n, b, *hitp);
+    return 0;
+}
+
+/* Value prefilter (st_pipeline_value_literal): marks the lines that may pass the parser's label
+ * filter, those holding the value or a backslash. */
+static int vprefilter(const run_t *r, pf_t *s)
+{
+    const st_block_t *b = &s->blk;
+    ST_TRY(hits_alloc(&s->vhit, &s->vhitcap, b->n));
+    mark_lines(&r->vfinder, r->vlit.n, b, s->vhit);
+    const char *text = b->lines, *end = text + b->line_off[b->n], *p = text;
+    uint32_t idx = 0;
+    while (p < end && (p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        size_t at = (size_t)(p - text);
+        while (b->line_off[idx + 1] <= at) idx++;
+        s->vhit[idx] = 1;
+        p = text + b->line_off[idx + 1];
+        idx++;
+    }
+    return 0;
+}
+
+/* Whether entry i of the block carries structured metadata named name. */
+static bool md_has(const st_block_t *b, uint32_t i, st_str_t name)
+{
+    if (b->md_off == NULL || b->md_off[i] == b->md_off[i + 1]) return false;
+    st_md_iter_t it;
+    st_md_iter_init(&it, st_str(b->md + b->md_off[i], b->md_off[i + 1] - b->md_off[i]));
+    st_str_t n, v;
+    int rc;
+    while ((rc = st_md_next(&it, &n, &v)) == 1)
+        if (st_str_eq(n, name)) return true;
+    return rc < 0; /* malformed: let the full pipeline see it */
 }
 
 /* Runs the whole pipeline over a decoded block on a pool thread: hit[i] = 1 when entry i is kept.
@@ -222,8 +270,15 @@ static int fullfilter(const run_t *r, pf_t *s)
         memset(s->hit, 1, b->n);
     }
     const st_labels_t *labels = &r->sel.streams[s->b->stream].labels;
+    st_str_t unused;
+    bool vpf = r->has_vlit && !st_labels_get(labels, r->vname, &unused);
+    if (vpf) ST_TRY(vprefilter(r, s));
     for (uint32_t i = 0; i < b->n; i++) {
         if (!s->hit[i]) continue;
+        if (vpf && !s->vhit[i] && !md_has(b, i, r->vname)) {
+            s->hit[i] = 0; /* the parse could not produce name="value" */
+            continue;
+        }
         st_entry_t e = st_block_entry(b, i);
         if (e.ts < r->req->start || e.ts >= r->req->end || !st_pipeline_keep_line(s->pl, e.line)) {
             s->hit[i] = 0;
@@ -736,6 +791,8 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     if (rc < 0) return st_qerr(err, 500, rc, "%s", st_strerror(rc));
     r.has_lit = st_pipeline_required_literal(r.pl, &r.lit);
     if (r.has_lit) st_finder_init(&r.finder, r.lit.p, r.lit.n);
+    r.has_vlit = st_pipeline_value_literal(r.pl, &r.vname, &r.vlit);
+    if (r.has_vlit) st_finder_init(&r.vfinder, r.vlit.p, r.vlit.n);
     r.npf = (size_t)(2 * st_querier_threads(q) + 2);
     if (r.npf > PF_MAX) r.npf = PF_MAX;
     r.full = !st_pipeline_line_only(r.pl);
@@ -827,6 +884,7 @@ out:
         if (r.pf[i].busy) st_pool_wait(q->pool, &r.pf[i].task);
         st_block_free(&r.pf[i].blk);
         free(r.pf[i].hit);
+        free(r.pf[i].vhit);
         st_buf_free(&r.pf[i].scratch);
         st_pipeline_free(r.pf[i].pl);
     }

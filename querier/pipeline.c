@@ -251,19 +251,22 @@ int pl_sanitize(st_buf_t *out, st_str_t key, bool to_empty)
 {
     key = st_go_trim_space(key);
     if (key.n == 0) return 0;
-    if (to_empty && key.p[0] >= '0' && key.p[0] <= '9') ST_TRY(st_buf_putc(out, '_'));
+    ST_TRY(st_buf_reserve(out, key.n + 1)); /* a rune becomes one '_': never longer than key + 1 */
+    char *d = out->data + out->len;
+    if (to_empty && key.p[0] >= '0' && key.p[0] <= '9') *d++ = '_';
     for (size_t i = 0; i < key.n;) {
         unsigned char c = (unsigned char)key.p[i];
         if (c < 0x80) {
-            ST_TRY(st_buf_putc(out, name_byte(c) ? (char)c : '_'));
+            *d++ = name_byte(c) ? (char)c : '_';
             i++;
         } else {
             int w;
             (void)st_go_rune(key.p + i, key.n - i, &w);
-            ST_TRY(st_buf_putc(out, '_'));
+            *d++ = '_';
             i += (size_t)w;
         }
     }
+    out->len = (size_t)(d - out->data);
     return 0;
 }
 
@@ -772,6 +775,47 @@ static void plan_pushdown(st_pipeline_t *pl)
     }
 }
 
+/* A top-level conjunct `name = "value"` of a label filter that can only hold for a parsed label whose
+ * value appears verbatim in the line: value non-empty and without spaces (parsers turn invalid UTF-8
+ * into spaces), name not __error__-like. */
+static bool find_value_eq(const st_logql_label_filter_t *f, st_str_t *name, st_str_t *value)
+{
+    if (f->kind == ST_LOGQL_LF_AND) return find_value_eq(f->bin.left, name, value) || find_value_eq(f->bin.right, name, value);
+    if (f->kind != ST_LOGQL_LF_STRING || f->str.type != ST_LOGQL_MATCH_EQ || f->str.value.n == 0) return false;
+    if (memchr(f->str.value.p, ' ', f->str.value.n) || (f->str.name.n >= 2 && f->str.name.p[0] == '_' && f->str.name.p[1] == '_'))
+        return false;
+    *name = f->str.name;
+    *value = f->str.value;
+    return true;
+}
+
+/* Line filters, then `| json` or `| logfmt` (no parameters) on the unchanged line, then label filters
+ * requiring name="value": a kept line contains value literally, because both parsers copy values
+ * out of the line unchanged unless an escape (a backslash) is involved -- as long as the label is
+ * the parsed one, not a stream label or structured metadata of the same name (the parsed label is
+ * then name_extracted). st_pipeline_value_literal hands this to scans, which skip the parse of lines
+ * without the value. */
+static void plan_value_literal(st_pipeline_t *pl)
+{
+    size_t i = 0;
+    while (i < pl->nst && pl->st[i].kind == PS_LINE) i++;
+    if (i >= pl->nst || (pl->st[i].kind != PS_JSON && pl->st[i].kind != PS_LOGFMT)) return;
+    for (size_t k = i + 1; k < pl->nst && pl->st[k].kind == PS_LABEL_FILTER; k++) {
+        if (find_value_eq(pl->st[k].src->label_filter, &pl->vname, &pl->vvalue)) {
+            pl->has_vlit = true;
+            return;
+        }
+    }
+}
+
+bool st_pipeline_value_literal(const st_pipeline_t *p, st_str_t *name, st_str_t *value)
+{
+    if (!p->has_vlit) return false;
+    *name = p->vname;
+    *value = p->vvalue;
+    return true;
+}
+
 int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *unwrap, st_pipeline_t **out,
                         char *err)
 {
@@ -794,6 +838,7 @@ int st_pipeline_compile(const st_logql_pipeline_t *p, const st_logql_unwrap_t *u
     for (size_t i = 0; i < pl->nst; i++)
         if (pl->st[i].kind != PS_LINE) pl->line_only = false;
     plan_pushdown(pl);
+    plan_value_literal(pl);
     *out = pl;
     return 0;
 }

@@ -140,6 +140,8 @@ struct st_pipeline {
     pcre2_match_data *md; /* line filters and string label filters */
     pcre2_code *ansi;     /* decolorize */
     pcre2_match_data *ansi_md;
+    bool has_vlit; /* st_pipeline_value_literal */
+    st_str_t vname, vvalue;
     /* per-entry state */
     pl_arena_t arena;
     pl_lb_t lb;

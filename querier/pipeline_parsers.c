@@ -718,6 +718,10 @@ int pl_logfmt(st_pipeline_t *p, const st_logql_stage_t *s)
             continue;
         }
         st_str_t name;
+        st_str_t v = d.value.p ? d.value : st_str("", 0);
+        /* Loki checks "already extracted" before the empty value; the outcome is the same (and
+         * bare words, common in lines that are not logfmt, are dropped before any sanitizing) */
+        if (v.n == 0 && !keep_empty) continue;
         if (d.key_clean) {
             name = d.key;
             /* a targeted parse skips unwanted keys before looking at their values */
@@ -725,11 +729,6 @@ int pl_logfmt(st_pipeline_t *p, const st_logql_stage_t *s)
         } else {
             ST_TRY(lf_name(p, d.key, &name));
             if (name.p == NULL) continue;
-        }
-        st_str_t v = d.value.p ? d.value : st_str("", 0);
-        if (v.n == 0 && !keep_empty) {
-            /* Loki checks "already extracted" before the empty value; the outcome is the same */
-            continue;
         }
         if (d.value_hi) {
             v = pl_fix_runes(p, v);

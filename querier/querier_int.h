@@ -33,6 +33,10 @@ bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line);
 /* The literal every kept line must contain (first positive single-literal |= stage), if any:
  * lets a scan search a whole block's text at once. */
 bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
+/* A label filter right after a json or logfmt parser that needs name="value": a line can only be
+ * kept if it contains value, or a backslash (escapes), or the stream labels or the entry's
+ * structured metadata hold name (then the filter reads that, not the parsed label). */
+bool st_pipeline_value_literal(const st_pipeline_t *p, st_str_t *name, st_str_t *value);
 
 /* Category of a result label (st_pipeline_result_t.cats): a stream (index) label, structured
  * metadata, or a label added by the pipeline (parsers, label_format, __error__/__error_details__). */

@@ -70,8 +70,12 @@ q '{env="bench"} |= "NO_SUCH_STRING_ANYWHERE"  (literal, no match)' '{env="bench
 q 'sum(count_over_time({env="bench"} |= "INFO" [5m]))  (literal, many)' 'sum(count_over_time({env="bench"} |= "INFO" [5m]))'
 q '{env="bench"} |~ "blk_[0-9]+ terminating"  (regex with literal)' '{env="bench"} |~ "blk_[0-9]+ terminating"'
 q '{env="bench"} |~ "[0-9]{3}\\.[0-9]{3}\\.x"  (regex, no literal)' '{env="bench"} |~ "[0-9]{3}\\.[0-9]{3}\\.x"'
-q '{env="bench"} | logfmt | level="nomatch"' '{env="bench"} | logfmt | level="nomatch"'
-q '{env="bench"} | json | level="nomatch"' '{env="bench"} | json | level="nomatch"'
+# level="..." lets scans skip the parse of lines without the value (st_pipeline_value_literal);
+# level=~"..." parses every line
+q '{env="bench"} | logfmt | level="nomatch"  (value prefilter)' '{env="bench"} | logfmt | level="nomatch"'
+q '{env="bench"} | logfmt | level=~"nomatch"  (every line parsed)' '{env="bench"} | logfmt | level=~"nomatch"'
+q '{env="bench"} | json | level="nomatch"  (value prefilter)' '{env="bench"} | json | level="nomatch"'
+q '{env="bench"} | json | level=~"nomatch"  (every line parsed)' '{env="bench"} | json | level=~"nomatch"'
 q 'sum by (job) (rate({env="bench"}[1m]))  step 1m' 'sum by (job) (rate({env="bench"}[1m]))' 60
 echo "peak RSS: $(( $(peak_rss) / 1024 )) MiB"
 kill -TERM $PID; wait $PID || true
