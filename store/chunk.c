@@ -170,6 +170,23 @@ static int block_grow(st_block_t *b, uint32_t n, bool md)
     return 0;
 }
 
+/* One uvarint in the hot loops of block decoding, inline (no call per value); errors and overlong
+ * values go through the reader, which flags them. */
+static inline uint64_t fast_uvarint(st_reader_t *r)
+{
+    const uint8_t *p = r->p, *end = r->end;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 63 && p < end; shift += 7) {
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80) {
+            r->p = p;
+            return v;
+        }
+    }
+    return st_read_uvarint(r);
+}
+
 int st_block_decode_raw(st_block_t *b, int64_t min_ts)
 {
     st_reader_t r = st_reader(b->raw.data, b->raw.len);
@@ -181,14 +198,14 @@ int st_block_decode_raw(st_block_t *b, int64_t min_ts)
     uint32_t *saved_md = b->md_off;
     int64_t t = min_ts;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t d = st_read_uvarint(&r);
+        uint64_t d = fast_uvarint(&r);
         t += (int64_t)d;
         b->ts[i] = t;
     }
     uint64_t off = 0;
     for (uint64_t i = 0; i < n; i++) {
         b->line_off[i] = (uint32_t)off;
-        off += st_read_uvarint(&r);
+        off += fast_uvarint(&r);
         if (off > b->raw.len) return ST_ECORRUPT;
     }
     b->line_off[n] = (uint32_t)off;
