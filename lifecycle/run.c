@@ -1165,7 +1165,17 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
     }
 
     /* ---- the plan as text, and its price */
-    const st_prices_t *pr = &st_default_prices;
+    /* lifecycle.prices when configured (audit/audit.h; the hot tier is not billed in a plan) */
+    st_prices_t prices = st_default_prices;
+    if (o->lc->audit) {
+        const st_audit_prices_t *ap = &o->lc->audit->prices;
+        for (int t = ST_TIER_HOT + 1; t < ST_TIER_COUNT && t < ST_AUDIT_NTIERS; t++) {
+            prices.storage_gb_month[t] = ap->storage_gb_month[t];
+            prices.put_per_1000[t] = ap->requests_per_1000[t];
+        }
+        prices.archive_overhead_bytes = ap->archive_overhead_bytes;
+    }
+    const st_prices_t *pr = &prices;
     size_t nobj_up = 0;
     for (size_t i = 0; i < nup;) {
         size_t j = i;

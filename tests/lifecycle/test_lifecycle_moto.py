@@ -5,6 +5,7 @@ across tiers; restore; Object Lock; dry run; the lease; the hot tier's size limi
 Run: python3 -m unittest discover -s tests/lifecycle"""
 import json
 import os
+import re
 import subprocess
 import time
 import unittest
@@ -318,6 +319,20 @@ class SmallTests(unittest.TestCase):
         self.assertIn("cost: $", p.stdout)
         self.assertEqual(lcutil.list_versions(self.s3, self.bucket), {})
         self.assertEqual(st.local_chunk_files(), files)
+
+    def test_dry_run_cost_uses_configured_prices(self):
+        # lifecycle.prices (the report's price table) prices the plan too: one upload at $2 per
+        # 1,000 requests, and the chunk's bytes at $1000 per GB-month in STANDARD
+        st = self.strata(extra="  prices:\n    storage_gb_month: {STANDARD: 1000}\n    requests_per_1000: {STANDARD: 2}\n")
+        st.serve()
+        old = time.time_ns() - 8 * DAY
+        st.push([({"app": "x"}, [(old + i, "l%d" % i) for i in range(10)])])
+        st.flush()
+        p = st.lifecycle(None, "--dry-run")
+        m = re.search(r"plan: 1 chunks \((\d+) bytes\)", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        monthly = int(m.group(1)) / 2**30 * 1000
+        self.assertIn("cost: $%.4f one-time (requests), $%.4f per month" % (0.002, monthly), p.stdout)
 
     def test_lease(self):
         import fcntl
