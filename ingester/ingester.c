@@ -1357,7 +1357,15 @@ static void freeze_heads(st_ingester_t *ing)
                 size_t extra = h->buf.len - v[k].len;
                 memmove(h->buf.data, h->buf.data + v[k].len, extra);
                 h->buf.len = extra;
-                if (extra == 0) st_buf_free(&h->buf);
+                if (extra == 0) {
+                    st_buf_free(&h->buf);
+                } else { /* give the rest of the old tail's capacity back */
+                    char *shrunk = realloc(h->buf.data, extra);
+                    if (shrunk) {
+                        h->buf.data = shrunk;
+                        h->buf.cap = extra;
+                    }
+                }
                 st_buf_free(&h->z);
                 h->z = v[k].z;
                 v[k].z = (st_buf_t){0};
