@@ -69,6 +69,7 @@ q 'sum(count_over_time({env="bench"}[5m]))' 'sum(count_over_time({env="bench"}[5
 q '{env="bench"} |= "NO_SUCH_STRING_ANYWHERE"  (literal, no match)' '{env="bench"} |= "NO_SUCH_STRING_ANYWHERE"'
 q 'sum(count_over_time({env="bench"} |= "INFO" [5m]))  (literal, many)' 'sum(count_over_time({env="bench"} |= "INFO" [5m]))'
 q '{env="bench"} |~ "blk_[0-9]+ terminating"  (regex with literal)' '{env="bench"} |~ "blk_[0-9]+ terminating"'
+q '{env="bench"} |~ "blk_[0-9]+ nomatch"  (regex with literal, full scan)' '{env="bench"} |~ "blk_[0-9]+ nomatch"'
 q '{env="bench"} |~ "[0-9]{3}\\.[0-9]{3}\\.x"  (regex, no literal)' '{env="bench"} |~ "[0-9]{3}\\.[0-9]{3}\\.x"'
 # level="..." lets scans skip the parse of lines without the value (st_pipeline_value_literal);
 # level=~"..." parses every line
