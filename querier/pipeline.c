@@ -353,6 +353,112 @@ static bool split_alternation(st_str_t s, st_str_t *parts, size_t max, size_t *n
     return *n > 1;
 }
 
+/* Skips a [...] class starting at re[i] == '['; returns the index after ']', or n when unterminated. */
+static size_t skip_class(const char *re, size_t n, size_t i)
+{
+    i++;
+    if (i < n && re[i] == '^') i++;
+    if (i < n && re[i] == ']') i++; /* a leading ']' is literal */
+    while (i < n && re[i] != ']') {
+        if (re[i] == '\\' && i + 1 < n) i += 2;
+        else if (re[i] == '[' && i + 1 < n && re[i + 1] == ':') {
+            const char *e = strstr(re + i + 2, ":]"); /* [:alpha:] */
+            i = e && (size_t)(e - re) < n ? (size_t)(e - re) + 2 : i + 1;
+        } else i++;
+    }
+    return i < n ? i + 1 : n;
+}
+
+size_t st_regex_required_literal(st_str_t regex, char *out, size_t cap)
+{
+    const char *re = regex.p;
+    size_t n = regex.n, best = 0, run = 0, lastw = 0; /* lastw: bytes of the run's last character */
+    char cur[256];
+    int depth = 0;
+    /* top-level alternation: no literal is required */
+    for (size_t i = 0; i < n; i++) {
+        if (re[i] == '\\') i++;
+        else if (re[i] == '[') i = skip_class(re, n, i) - 1;
+        else if (re[i] == '(') depth++;
+        else if (re[i] == ')') depth--;
+        else if (re[i] == '|' && depth == 0) return 0;
+    }
+#define END_RUN()                                                                                            \
+    do {                                                                                                     \
+        if (run > best && run <= cap) {                                                                      \
+            memcpy(out, cur, run);                                                                           \
+            best = run;                                                                                      \
+        }                                                                                                    \
+        run = lastw = 0;                                                                                     \
+    } while (0)
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)re[i];
+        if (c == '(') {
+            if (i + 1 < n && re[i + 1] == '?') return 0; /* flags (?i), named groups: give up */
+            END_RUN();
+            int d = 0;
+            for (; i < n; i++) {
+                if (re[i] == '\\') i++;
+                else if (re[i] == '[') i = skip_class(re, n, i) - 1;
+                else if (re[i] == '(') d++;
+                else if (re[i] == ')' && --d == 0) break;
+            }
+            i++;
+        } else if (c == '[') {
+            END_RUN();
+            i = skip_class(re, n, i);
+        } else if (c == '.' || c == '^' || c == '$') {
+            END_RUN();
+            i++;
+        } else if (c == '*' || c == '?' || c == '{') {
+            if (c == '{') { /* a repeat only when it reads {n}, {n,} or {n,m}; else a literal '{' */
+                size_t k = i + 1;
+                while (k < n && isdigit((unsigned char)re[k])) k++;
+                bool rep = k > i + 1;
+                if (rep && k < n && re[k] == ',') {
+                    k++;
+                    while (k < n && isdigit((unsigned char)re[k])) k++;
+                }
+                if (!rep || k >= n || re[k] != '}') goto literal;
+                i = k;
+            }
+            run -= lastw; /* the quantified character may be absent */
+            END_RUN();
+            i++;
+        } else if (c == '+') {
+            END_RUN(); /* at least one: the character stays, the run cannot go on past it */
+            i++;
+        } else if (c == '\\') {
+            if (i + 1 >= n) return 0;
+            unsigned char e = (unsigned char)re[i + 1];
+            if (e < 0x80 && ispunct(e)) {
+                c = e;
+                i++;
+                goto literal_char;
+            }
+            if (strchr("dDwWsSbBAzntrfva", e) == NULL || e == 0) return 0; /* \p{..}, \x.., \Q, octal... */
+            END_RUN();
+            i += 2;
+        } else {
+        literal:
+            c = (unsigned char)re[i];
+        literal_char: {
+            size_t w = 1;
+            if (c >= 0x80) /* a whole UTF-8 character, so a quantifier drops all of it */
+                while (i + w < n && ((unsigned char)re[i + w] & 0xC0) == 0x80) w++;
+            if (run + w > sizeof cur) END_RUN();
+            memcpy(cur + run, c >= 0x80 ? re + i : (const char *)&c, w);
+            run += w;
+            lastw = w;
+            i += w;
+        }
+        }
+    }
+    END_RUN();
+#undef END_RUN
+    return best;
+}
+
 static int add_alt(lfilter_t *f, alt_t a)
 {
     alt_t *x = realloc(f->alts, (f->n + 1) * sizeof *x);
@@ -414,6 +520,15 @@ static int compile_line_filter(const st_logql_line_filter_t *lf, lfilter_t *out)
             } else {
                 c.kind = ALT_RE;
                 c.re = a->re;
+                /* a literal every match contains: lines without it skip PCRE2, and scans search
+                 * blocks for it (st_pipeline_required_literal) */
+                char req[256];
+                size_t rn = st_regex_required_literal(v, req, sizeof req);
+                if (rn >= 3) {
+                    if ((c.owned = malloc(rn)) == NULL) return -ENOMEM;
+                    memcpy(c.owned, req, rn);
+                    c.lit = st_str(c.owned, rn);
+                }
                 ST_TRY(add_alt(out, c));
             }
             break;
@@ -561,7 +676,9 @@ static bool alt_match(st_pipeline_t *p, const alt_t *a, st_str_t line)
     case ALT_LIT:
         return a->lit.n == 0 || (line.n >= a->lit.n && memmem(line.p, line.n, a->lit.p, a->lit.n) != NULL);
     case ALT_LIT_CI: return contains_ci(line, a->lit);
-    case ALT_RE: return re_match(p->md, a->re, line);
+    case ALT_RE:
+        if (a->lit.n && (line.n < a->lit.n || memmem(line.p, line.n, a->lit.p, a->lit.n) == NULL)) return false;
+        return re_match(p->md, a->re, line);
     case ALT_PATTERN: return pattern_match(a->pat, line);
     case ALT_IP: return ip_match(a->ip, line);
     }
@@ -896,8 +1013,10 @@ bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit)
 {
     if (p->nst == 0 || p->st[0].kind != PS_LINE || p->st[0].nf == 0) return false;
     const lfilter_t *f = &p->st[0].f[0];
-    if (f->negate || f->n != 1 || f->alts[0].kind != ALT_LIT || f->alts[0].lit.n == 0) return false;
-    *lit = f->alts[0].lit;
+    if (f->negate || f->n != 1 || (f->alts[0].kind != ALT_LIT && f->alts[0].kind != ALT_RE) ||
+        f->alts[0].lit.n == 0)
+        return false;
+    *lit = f->alts[0].lit; /* ALT_RE: the regex's required literal */
     return true;
 }
 

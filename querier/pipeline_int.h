@@ -84,7 +84,7 @@ typedef enum { ALT_LIT, ALT_LIT_CI, ALT_RE, ALT_PATTERN, ALT_IP } alt_kind_t;
 
 typedef struct {
     alt_kind_t kind;
-    st_str_t lit; /* LIT; LIT_CI: lower-cased copy (owned) */
+    st_str_t lit; /* LIT; LIT_CI: lower-cased copy (owned); RE: a literal every match contains (owned) or "" */
     char *owned;
     const pcre2_code *re;
     const st_logql_pattern_t *pat;

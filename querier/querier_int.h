@@ -37,6 +37,9 @@ bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
  * kept if it contains value, or a backslash (escapes), or the stream labels or the entry's
  * structured metadata hold name (then the filter reads that, not the parsed label). */
 bool st_pipeline_value_literal(const st_pipeline_t *p, st_str_t *name, st_str_t *value);
+/* The longest run of bytes every match of a Go (RE2) regex must contain, written to out (at most cap
+ * bytes); 0 when none can be proven (top-level alternation, flag groups, \p/\x/\Q escapes...). */
+size_t st_regex_required_literal(st_str_t regex, char *out, size_t cap);
 
 /* Category of a result label (st_pipeline_result_t.cats): a stream (index) label, structured
  * metadata, or a label added by the pipeline (parsers, label_format, __error__/__error_details__). */

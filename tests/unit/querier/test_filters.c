@@ -105,9 +105,58 @@ static void test_required_literal(void **state)
     st_logql_free(e);
 }
 
+/* The literal every match of a regex must contain (RE2 syntax), "" when none can be proven. */
+static void check_rl(const char *re, const char *want)
+{
+    char out[256];
+    size_t n = st_regex_required_literal(st_cstr(re), out, sizeof out);
+    if (n != strlen(want) || memcmp(out, want, n) != 0) fail_msg("%s: got \"%.*s\", want \"%s\"", re, (int)n, out, want);
+}
+
+static void test_regex_literal(void **state)
+{
+    (void)state;
+    check_rl("blk_[0-9]+ terminating", " terminating");
+    check_rl("blk_[0-9]+ nomatch", " nomatch");
+    check_rl("error: .* refused", " refused"); /* the longest run */
+    check_rl("abc", "abc");
+    check_rl("abcd*", "abc");         /* d may be absent */
+    check_rl("abcd?ef", "abc");
+    check_rl("abcd+ef", "abcd");      /* at least one d, but the run ends there */
+    check_rl("xabc{2}de", "xab");     /* a counted repeat drops the character */
+    check_rl("ab{x}cd", "ab{x}cd");   /* not a repeat: literal braces */
+    check_rl("a|bcdef", "");          /* top-level alternation */
+    check_rl("(foo|bar)baz", "baz");  /* alternation inside a group is fine */
+    check_rl("(?i)hello world", "");  /* flags: give up */
+    check_rl("ab(?:cd)efg", "");
+    check_rl("10\\.1\\.2\\.3", "10.1.2.3"); /* escaped punctuation is literal */
+    check_rl("\\d+ ms elapsed", " ms elapsed");
+    check_rl("\\pL+ word", "");        /* \p: give up */
+    check_rl("[a-z]+ mid []x] tail", " mid ");
+    check_rl("[[:alpha:]]] xyz", "] xyz");
+    check_rl("^start$", "start");
+    check_rl("xhé*ll", "xh");         /* a quantifier drops the whole UTF-8 character */
+    check_rl("ünï*x", "ün");
+    /* and the filter still decides exactly */
+    assert_true(keeps("{a=\"b\"} |~ \"blk_[0-9]+ terminating\"", "x blk_12 terminating y"));
+    assert_false(keeps("{a=\"b\"} |~ \"blk_[0-9]+ terminating\"", "x blk_ terminating y"));
+    assert_false(keeps("{a=\"b\"} |~ \"blk_[0-9]+ terminating\"", "x blk_12 terminated y"));
+    assert_true(keeps("{a=\"b\"} !~ \"blk_[0-9]+ terminating\"", "no literal here"));
+    assert_false(keeps("{a=\"b\"} !~ \"blk_[0-9]+ terminating\"", "blk_7 terminating"));
+    st_logql_expr_t *e = parse("{a=\"b\"} |~ \"blk_[0-9]+ nomatch\"");
+    st_pipeline_t *p;
+    char err[256];
+    assert_int_equal(st_pipeline_compile(&e->log.pipeline, NULL, &p, err), 0);
+    st_str_t lit;
+    assert_true(st_pipeline_required_literal(p, &lit));
+    assert_true(st_str_eqc(lit, " nomatch"));
+    st_pipeline_free(p);
+    st_logql_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_selectors), cmocka_unit_test(test_line_filters),
-                                       cmocka_unit_test(test_required_literal)};
+                                       cmocka_unit_test(test_required_literal), cmocka_unit_test(test_regex_literal)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
