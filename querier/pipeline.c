@@ -456,6 +456,8 @@ size_t st_regex_required_literal(st_str_t regex, char *out, size_t cap)
     }
     END_RUN();
 #undef END_RUN
+    /* a U+FFFD in the pattern may stand for an invalid byte of the line */
+    if (best >= 3 && memmem(out, best, "\xEF\xBF\xBD", 3) != NULL) return 0;
     return best;
 }
 
