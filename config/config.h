@@ -67,7 +67,7 @@ typedef struct {
         size_t chunk_block_size;       /* 262144: head bytes (uncompressed) cut into one block */
         size_t chunk_target_size;      /* 1572864: compressed chunk size that closes a chunk */
         char chunk_encoding[16];       /* "zstd" (only) */
-        int zstd_level;                /* strata extension: 3 */
+        int zstd_level;                /* strata extension: 4 (3 under flusher backlog) */
         int64_t max_chunk_age_ns;      /* 2h */
         int64_t chunk_idle_period_ns;  /* 30m */
         int64_t flush_check_period_ns; /* 30s */

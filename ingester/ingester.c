@@ -223,6 +223,7 @@ struct st_ingester {
     _Atomic bool replaying;
     _Atomic uint64_t head_bytes;
     _Atomic uint64_t head_saved; /* bytes of head_bytes not resident: frozen heads' compression savings */
+    _Atomic uint64_t sealed_bytes; /* line bytes of sealed heads waiting for the flusher */
     _Atomic bool mem_signaled; /* the flusher was woken for head memory (reset by each cycle) */
     /* flusher */
     pthread_t flusher;
@@ -859,8 +860,19 @@ static int seal_head(st_ingester_t *ing, stream_t *s)
         c->cappending = cap;
     }
     c->pending[c->npending++] = s->head;
+    atomic_fetch_add(&ing->sealed_bytes, s->head->bytes);
     s->head = NULL;
     return 0;
+}
+
+/* The zstd level for the next block: one below ingester.zstd_level while more than 16 MiB of sealed
+ * heads wait, so a flusher that falls behind a full-speed push catches up instead of letting heads
+ * grow towards memory_budget (adaptive, like zstd --adapt). */
+#define FLUSH_BACKLOG (16u << 20)
+static int flush_level(st_ingester_t *ing)
+{
+    int l = ing->o.zstd_level;
+    return atomic_load(&ing->sealed_bytes) > FLUSH_BACKLOG && l > 1 ? l - 1 : l;
 }
 
 static void apply_record(st_ingester_t *ing, uint64_t seq, const uint8_t *payload, size_t n)
@@ -1129,6 +1141,7 @@ static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h
     st_entry_t *e;
     size_t n;
     ST_TRY(head_entries(h, INT64_MIN, INT64_MAX, &e, &n));
+    st_chunk_writer_set_level(c->w, flush_level(ing));
     int rc = st_chunk_writer_add(c->w, e, n);
     free(e);
     if (rc < 0) return rc;
@@ -1152,6 +1165,7 @@ static int write_pending(st_ingester_t *ing, stream_t *s, ochunk_t *c, head_t *h
     s->tenant_st->head_bytes -= h->bytes;
     pthread_mutex_unlock(&ing->mu);
     atomic_fetch_sub(&ing->head_saved, h->saved);
+    atomic_fetch_sub(&ing->sealed_bytes, h->bytes);
     atomic_fetch_sub(&ing->head_bytes, h->bytes);
     head_unref(h);
     return 0;
@@ -1199,7 +1213,7 @@ static int finish_chunk(st_ingester_t *ing, ochunk_t *c)
 static int pack_chunk(st_ingester_t *ing, stream_t *s, ochunk_t *c, int fd, uint64_t *off)
 {
     st_chunk_writer_t *w;
-    ST_TRY(st_chunk_writer_open(NULL, s->tenant, st_str(s->canon, s->canon_len), s->id, ing->o.zstd_level, &w));
+    ST_TRY(st_chunk_writer_open(NULL, s->tenant, st_str(s->canon, s->canon_len), s->id, flush_level(ing), &w));
     int rc = 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     uint64_t entries = 0, raw = 0;
@@ -1636,6 +1650,7 @@ static void flush_cycle(st_ingester_t *ing, bool force)
                 sv += c->pending[k]->saved;
             }
             atomic_fetch_sub(&ing->head_saved, sv);
+            atomic_fetch_sub(&ing->sealed_bytes, b);
             atomic_fetch_sub(&ing->head_bytes, b);
             s->tenant_st->head_bytes -= b;
         }

@@ -455,6 +455,11 @@ static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint3
     return 0;
 }
 
+void st_chunk_writer_set_level(st_chunk_writer_t *w, int zstd_level)
+{
+    w->level = zstd_level;
+}
+
 int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n)
 {
     if (n == 0) return 0;

@@ -109,6 +109,8 @@ const char *st_chunk_writer_path(const st_chunk_writer_t *w);
 st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w);
 /* Compresses and appends one block of sorted entries. After a failure the writer is sticky-failed. */
 int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n);
+/* zstd level of the blocks added from now on (1..19). */
+void st_chunk_writer_set_level(st_chunk_writer_t *w, int zstd_level);
 /* Compressed bytes written so far (header + blocks). */
 uint64_t st_chunk_writer_size(const st_chunk_writer_t *w);
 /* Block metadata written so far (valid until the next add). */

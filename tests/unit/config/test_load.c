@@ -66,7 +66,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.ingester.chunk_block_size, 262144);
     assert_int_equal(c.ingester.chunk_target_size, 1572864);
     assert_string_equal(c.ingester.chunk_encoding, "zstd");
-    assert_int_equal(c.ingester.zstd_level, 3);
+    assert_int_equal(c.ingester.zstd_level, 4);
     assert_true(c.ingester.max_chunk_age_ns == 2 * HOUR);
     assert_true(c.ingester.chunk_idle_period_ns == 30 * MIN);
     assert_true(c.ingester.flush_check_period_ns == 30 * SEC);
