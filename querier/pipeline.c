@@ -337,6 +337,13 @@ static bool is_plain_literal(st_str_t s)
     return true;
 }
 
+static bool is_ascii(st_str_t s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if ((unsigned char)s.p[i] >= 0x80) return false;
+    return true;
+}
+
 /* Splits a|b|c into plain literals; false if any part is not plain (or empty). */
 static bool split_alternation(st_str_t s, st_str_t *parts, size_t max, size_t *n)
 {
@@ -361,9 +368,10 @@ static size_t skip_class(const char *re, size_t n, size_t i)
     if (i < n && re[i] == ']') i++; /* a leading ']' is literal */
     while (i < n && re[i] != ']') {
         if (re[i] == '\\' && i + 1 < n) i += 2;
-        else if (re[i] == '[' && i + 1 < n && re[i + 1] == ':') {
-            const char *e = strstr(re + i + 2, ":]"); /* [:alpha:] */
-            i = e && (size_t)(e - re) < n ? (size_t)(e - re) + 2 : i + 1;
+        else if (re[i] == '[' && i + 1 < n && re[i + 1] == ':') { /* [:alpha:] */
+            size_t k = i + 2;
+            while (k + 1 < n && !(re[k] == ':' && re[k + 1] == ']')) k++;
+            i = k + 1 < n ? k + 2 : i + 1;
         } else i++;
     }
     return i < n ? i + 1 : n;
@@ -444,8 +452,8 @@ size_t st_regex_required_literal(st_str_t regex, char *out, size_t cap)
             c = (unsigned char)re[i];
         literal_char: {
             size_t w = 1;
-            if (c >= 0x80) /* a whole UTF-8 character, so a quantifier drops all of it */
-                while (i + w < n && ((unsigned char)re[i + w] & 0xC0) == 0x80) w++;
+            if (c >= 0xC0) /* a whole UTF-8 character (at most 4 bytes), so a quantifier drops all of it */
+                while (w < 4 && i + w < n && ((unsigned char)re[i + w] & 0xC0) == 0x80) w++;
             if (run + w > sizeof cur) END_RUN();
             memcpy(cur + run, c >= 0x80 ? re + i : (const char *)&c, w);
             run += w;
@@ -504,7 +512,8 @@ static int compile_line_filter(const st_logql_line_filter_t *lf, lfilter_t *out)
                 c.kind = ALT_LIT;
                 c.lit = v;
                 ST_TRY(add_alt(out, c));
-            } else if (v.n > 4 && memcmp(v.p, "(?i)", 4) == 0 && is_plain_literal(st_str(v.p + 4, v.n - 4))) {
+            } else if (v.n > 4 && memcmp(v.p, "(?i)", 4) == 0 && is_plain_literal(st_str(v.p + 4, v.n - 4)) &&
+                       is_ascii(st_str(v.p + 4, v.n - 4))) { /* non-ASCII case folding: PCRE2 */
                 c.kind = ALT_LIT_CI;
                 c.owned = malloc(v.n - 4 + 1);
                 if (c.owned == NULL) return -ENOMEM;

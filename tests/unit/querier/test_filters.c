@@ -84,6 +84,8 @@ static void test_line_filters(void **state)
     assert_true(keeps("{a=\"b\"} |= ip(\"10.1.2.0-10.1.2.9\")", line));
     assert_true(keeps("{a=\"b\"} != ip(\"172.16.0.1\")", line));
     assert_true(keeps("{a=\"b\"} |= \"ünï\"", "a ünïcode line"));
+    assert_true(keeps("{a=\"b\"} |~ \"(?i)ÉTÉ\"", "en été"));   /* Unicode case folding, as Go */
+    assert_true(keeps("{a=\"b\"} |~ \"(?i)summer\"", "SUMMER"));
 }
 
 static void test_required_literal(void **state)
