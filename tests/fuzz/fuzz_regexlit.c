@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the same regex as a line filter: {a="b"} |~ `regex` (backquotes: no escapes to undo) */
     if (memchr(data, '`', rn) != NULL) return 0;
     st_buf_t q = ST_BUF_INIT;
-    if (st_buf_puts(&q, "{a=\"b\"} |~ `") < 0 || st_buf_append(&q, data, rn) < 0 || st_buf_puts(&q, "`") < 0) {
+    if (st_buf_puts(&q, "{a=\"b\"} |~ `") < 0 || st_buf_append(&q, data, rn) < 0 ||
+        st_buf_puts(&q, "`") < 0) {
         st_buf_free(&q);
         return 0;
     }
@@ -43,11 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bool kept = st_pipeline_keep_line(p, st_str(subj, sn));
             const st_logql_pipeline_t *pl = &e->log.pipeline;
             bool re = pl->n == 1 && pl->v[0].line.n_alts == 1 && pl->v[0].line.alts[0].re != NULL
-                          ? pcre2_match(pl->v[0].line.alts[0].re, (PCRE2_SPTR)(subj ? subj : ""), sn, 0, 0, md, NULL) >= 0
+                          ? pcre2_match(pl->v[0].line.alts[0].re, (PCRE2_SPTR)(subj ? subj : ""), sn, 0, 0,
+                                        md, NULL) >= 0
                           : kept;
             if (kept != re) {
-                fprintf(stderr, "regex %.*s: keep_line %d, PCRE2 %d, literal \"%.*s\"\n", (int)rn, (const char *)data,
-                        kept, re, (int)ln, lit);
+                fprintf(stderr, "regex %.*s: keep_line %d, PCRE2 %d, literal \"%.*s\"\n", (int)rn,
+                        (const char *)data, kept, re, (int)ln, lit);
                 abort();
             }
             if (re && ln && (sn < ln || memmem(subj, sn, lit, ln) == NULL)) {
