@@ -3,7 +3,8 @@
  * compiled pipelines covering json (flat and paths), logfmt (--strict, --keep-empty, keys), regexp,
  * pattern, unpack, label filters of every type, line_format/label_format, drop/keep, decolorize and
  * unwrap. Results must be self-consistent: the hash is the hash of the canonical labels, labels are
- * sorted and unique, the verdict-only run agrees with the full run. */
+ * sorted and unique, the verdict-only run agrees with the full run, and a line kept by a parser's
+ * name="value" filter holds the value (what the scans' value prefilter relies on). */
 #include "common/hash.h"
 #include "querier/querier_int.h"
 
@@ -29,6 +30,10 @@ static const char *const queries[] = {
     "{a=\"b\"} | json | label_format lvl=level, both=\"{{.a}}-{{.level}}\" | drop msg | keep lvl, both, a",
     "{a=\"b\"} | decolorize | logfmt | addr = ip(\"10.0.0.0/8\")",
     "{a=\"b\"} |= \"a\" | json | logfmt | drop __error__",
+    /* value prefilter (st_pipeline_value_literal): a kept line must hold the value */
+    "{a=\"b\"} | json | status=\"500\"",
+    "{a=\"b\"} | logfmt | user=\"admin\", code=~\"4..\"",
+    "{a=\"b\"} |= \"m\" | json | msg=\"ok\" | line_format \"{{.msg}}\"",
 };
 
 static const char *const metrics[] = {
@@ -96,6 +101,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool kept = st_pipeline_keep_line(pls[i], line) &&
                     st_pipeline_test_kept(pls[i], 1, line, &stream, st_str(md.data, md.len)) == 1;
         if (kept != r.keep) abort();
+        st_str_t vn, vv, unused;
+        if (r.keep && st_pipeline_value_literal(pls[i], &vn, &vv) &&
+            (line.n < vv.n || memmem(line.p, line.n, vv.p, vv.n) == NULL) && memchr(line.p, '\\', line.n) == NULL &&
+            !st_labels_get(&stream, vn, &unused)) {
+            /* kept without the value: only metadata named vn may explain it */
+            st_md_iter_t it;
+            st_md_iter_init(&it, st_str(md.data, md.len));
+            st_str_t mn, mv;
+            bool has = false;
+            while (!has && st_md_next(&it, &mn, &mv) == 1) has = st_str_eq(mn, vn);
+            if (!has) abort();
+        }
         /* the verdict-only run must not disturb a following full run */
         if (st_pipeline_run(pls[i], 1, line, &stream, st_str(md.data, md.len), &r) != 0) abort();
         if (!r.keep) continue;
