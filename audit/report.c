@@ -7,6 +7,7 @@
  * CSV here, HTML in html.c. */
 #include "audit/report_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -312,12 +313,12 @@ static int load_index(report_t *r, st_index_t *ix)
     crefs_t c = {0};
     int rc = st_index_scan_chunks(rd, chunk_cb, &c);
     if (rc == 0 && c.n > 1) {
-        qsort(c.v, c.n, sizeof *c.v, cmp_chunk_id);
+        st_qsort(c.v, c.n, sizeof *c.v, cmp_chunk_id);
         size_t w = 1;
         for (size_t i = 1; i < c.n; i++)
             if (c.v[i].ref.chunk_id != c.v[w - 1].ref.chunk_id) c.v[w++] = c.v[i];
         c.n = w;
-        qsort(c.v, c.n, sizeof *c.v, cmp_stream);
+        st_qsort(c.v, c.n, sizeof *c.v, cmp_stream);
     }
     for (size_t i = 0; rc == 0 && i < c.n;) {
         size_t j = i;
@@ -463,7 +464,7 @@ static int check_objects(report_t *r, st_index_t *ix)
     crefs_t c = {0};
     rc = st_index_scan_chunks(rd, chunk_cb, &c);
     st_index_read_end(rd);
-    if (rc == 0 && c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_chunk_id);
+    if (rc == 0 && c.n > 1) st_qsort(c.v, c.n, sizeof *c.v, cmp_chunk_id);
     char last[260] = "";
     bool last_ok = true;
     off_t last_size = 0;
@@ -809,7 +810,7 @@ static int scan_trail(report_t *r)
                        "the audit trail cannot be read: %s", st_strerror(rc));
     /* bytes per tier over time: the trail's events, then the index as of now */
     if (rc == 0 && s.n) {
-        qsort(s.ev, s.n, sizeof *s.ev, cmp_hev);
+        st_qsort(s.ev, s.n, sizeof *s.ev, cmp_hev);
         size_t npts = 0;
         int64_t step = s.n > MAX_POINTS ? (s.ev[s.n - 1].t - s.ev[0].t) / MAX_POINTS + 1 : 0;
         r->hist = calloc(MAX_POINTS + 3, sizeof *r->hist);

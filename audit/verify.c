@@ -6,6 +6,7 @@
  * or a random sample sized for a stated confidence. Every finding names its place. */
 #include "audit/audit_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -672,7 +673,7 @@ int st_audit_verify(const st_config_t *cfg, st_index_t *ix, const st_audit_verif
             finding(&f, false, "seal", k, 0, 0, NULL, "segment %llu is closed but not sealed yet",
                     (unsigned long long)k);
     free(seal_seen);
-    qsort(t.chunks, t.nchunks, sizeof *t.chunks, cmp_chunk_sum);
+    st_qsort(t.chunks, t.nchunks, sizeof *t.chunks, cmp_chunk_sum);
 
     /* stored objects */
     oc.s3 = s3;
@@ -684,7 +685,7 @@ int st_audit_verify(const st_config_t *cfg, st_index_t *ix, const st_audit_verif
             st_index_read_end(rd);
         }
         if (rc < 0) goto objs_done;
-        qsort(refs.v, refs.n, sizeof *refs.v, cmp_ref_id); /* (tenants are not needed past here) */
+        st_qsort(refs.v, refs.n, sizeof *refs.v, cmp_ref_id); /* (tenants are not needed past here) */
         size_t w = 0;
         for (size_t i = 0; i < refs.n; i++)
             if (w == 0 || refs.v[i].chunk_id != refs.v[w - 1].chunk_id) refs.v[w++] = refs.v[i];

@@ -33,7 +33,7 @@ static int cmp_u64(const void *x, const void *y)
 void st_u64vec_sort_unique(st_u64vec_t *a)
 {
     if (a->n < 2) return;
-    qsort(a->v, a->n, sizeof *a->v, cmp_u64);
+    st_qsort(a->v, a->n, sizeof *a->v, cmp_u64);
     size_t w = 1;
     for (size_t i = 1; i < a->n; i++)
         if (a->v[i] != a->v[w - 1]) a->v[w++] = a->v[i];
@@ -113,7 +113,7 @@ void st_strvec_sort_unique(st_strvec_t *a)
     pair_t *p = malloc(a->n * sizeof *p);
     if (p == NULL) return; /* leaves the vector unsorted; callers still get correct members */
     for (size_t i = 0; i < a->n; i++) p[i] = (pair_t){a->v[i], a->len[i]};
-    qsort(p, a->n, sizeof *p, cmp_pair);
+    st_qsort(p, a->n, sizeof *p, cmp_pair);
     size_t w = 0;
     for (size_t i = 0; i < a->n; i++) {
         if (w > 0 && p[i].n == a->len[w - 1] && memcmp(p[i].s, a->v[w - 1], p[i].n) == 0) {

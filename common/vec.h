@@ -8,6 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+/* qsort for arrays that may be empty and NULL (qsort's base must not be NULL, even for 0 items). */
+static inline void st_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) qsort(base, n, size, cmp);
+}
 
 typedef struct {
     uint64_t *v;

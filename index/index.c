@@ -6,6 +6,7 @@
  * sit in a key). Days are u32 big-endian with a 2^31 bias so negative days still sort. */
 #include "index/index.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/timeutil.h"
@@ -441,7 +442,7 @@ static int select_day(st_index_read_t *r, const char *tenant, int64_t day, const
         if ((rc = posting_count(r->txn, r->ix->postings, &key, &eq[neq].count)) < 0) break;
         eq[neq++].i = i;
     }
-    if (rc == 0) qsort(eq, neq, sizeof *eq, cmp_eq);
+    if (rc == 0) st_qsort(eq, neq, sizeof *eq, cmp_eq);
     for (size_t e = 0; e < neq && rc == 0; e++) {
         const st_matcher_t *x = &m[eq[e].i];
         done[eq[e].i] = true;

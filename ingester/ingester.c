@@ -10,6 +10,7 @@
 
 #include "audit/audit.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -144,7 +145,7 @@ static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry
             return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) k[i] = (sort_key_t){e[i].ts, (uint32_t)i};
-        qsort(k, n, sizeof *k, cmp_key);
+        st_qsort(k, n, sizeof *k, cmp_key);
         for (size_t i = 0; i < n; i++) s[i] = e[k[i].idx];
         memcpy(e, s, n * sizeof *e);
         free(k);
@@ -1344,7 +1345,7 @@ static void freeze_heads(st_ingester_t *ing)
         free(v);
         return;
     }
-    qsort(v, n, sizeof *v, cmp_frz);
+    st_qsort(v, n, sizeof *v, cmp_frz);
     st_buf_t raw = {0};
     uint64_t goal = target / 4 * 3, frozen = 0;
     for (size_t i = 0; i < n && head_resident(ing) > goal;) {
@@ -1417,7 +1418,7 @@ static void choose_mem_close(st_ingester_t *ing)
         for (stream_t *s = ing->tab[b]; s; s = s->next)
             if (s->head && s->head->n && n < ing->nstreams)
                 v[n++] = (memc_t){s, s->first_write_mono, s->head->bytes - s->head->saved};
-    qsort(v, n, sizeof *v, cmp_memc);
+    st_qsort(v, n, sizeof *v, cmp_memc);
     uint64_t need = hb - target / 2, freed = 0;
     size_t k = 0;
     for (; k < n && freed < need; k++) {

@@ -5,6 +5,7 @@
  * decoders and the google.rpc.Status error body. Validation is validate.c's, as for every decoder. */
 #include "ingester/ingester.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "ingester/proto/otlp_logs.pb-c.h"
@@ -861,7 +862,7 @@ static int put_json_map(st_buf_t *b, const Strata__Otlp__KeyValueList *l)
     kv_pos_t *ord = malloc(n * sizeof *ord);
     if (ord == NULL) return -ENOMEM;
     for (size_t i = 0; i < n; i++) ord[i] = (kv_pos_t){l->values[i], i};
-    qsort(ord, n, sizeof *ord, cmp_kv_pos);
+    st_qsort(ord, n, sizeof *ord, cmp_kv_pos);
     int rc = st_buf_putc(b, '{');
     bool first = true;
     for (size_t i = 0; rc == 0 && i < n; i++) {

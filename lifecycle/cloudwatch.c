@@ -7,6 +7,7 @@
  * with the Strata policy of its data. It does not plan or move chunks between tiers (run.c does). */
 #include "lifecycle/lifecycle_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -1266,7 +1267,7 @@ static int ship_all(cw_t *w)
         goto out;
     }
     for (size_t i = 0; i < r->n; i++) byst[i] = &r->c[i];
-    qsort(byst, r->n, sizeof *byst, cmp_stream_chunk);
+    st_qsort(byst, r->n, sizeof *byst, cmp_stream_chunk);
     /* one read transaction: labels, rule and shipped counts of every stream */
     st_index_read_t *rd;
     if ((rc = st_index_read_begin(r->o->index, &rd)) < 0) goto out;

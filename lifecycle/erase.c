@@ -10,6 +10,7 @@
 
 #include "audit/audit.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -258,7 +259,7 @@ static int select_chunks(const st_lc_config_t *lc, st_index_t *ix, const char *t
     st_u64vec_free(&ids);
     st_index_read_end(rd);
     if (rc == 0 && out->n > 1) {
-        qsort(out->v, out->n, sizeof *out->v, cmp_ref);
+        st_qsort(out->v, out->n, sizeof *out->v, cmp_ref);
         size_t w = 1;
         for (size_t i = 1; i < out->n; i++)
             if (out->v[i].chunk_id != out->v[w - 1].chunk_id) out->v[w++] = out->v[i];
@@ -924,7 +925,7 @@ static int erase_request(lc_run_t *r, delreq_t *q)
     refs_t s3 = {0};
     for (size_t i = 0; i < t.n; i++)
         if (t.v[i].loc.kind == ST_LOC_S3 && ref_cb(&s3, &t.v[i]) < 0) rc = -ENOMEM;
-    qsort(s3.v, s3.n, sizeof *s3.v, cmp_ref_key);
+    if (s3.n > 1) st_qsort(s3.v, s3.n, sizeof *s3.v, cmp_ref_key);
     for (size_t i = 0; rc == 0 && i < s3.n;) {
         size_t j = i;
         while (j < s3.n && strcmp(s3.v[j].loc.path, s3.v[i].loc.path) == 0) j++;

@@ -9,6 +9,7 @@
 
 #include "audit/audit.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -102,7 +103,7 @@ static int load_chunks(lc_run_t *r)
     r->n = 0;
     int rc = st_index_scan_chunks(rd, collect_cb, r);
     if (rc == 0 && r->n > 1) {
-        qsort(r->c, r->n, sizeof *r->c, cmp_id);
+        st_qsort(r->c, r->n, sizeof *r->c, cmp_id);
         size_t w = 1;
         for (size_t i = 1; i < r->n; i++)
             if (r->c[i].ref.chunk_id != r->c[w - 1].ref.chunk_id) r->c[w++] = r->c[i];
@@ -141,7 +142,7 @@ static int load_chunks(lc_run_t *r)
         if (r->by_path == NULL) return -ENOMEM;
         for (size_t i = 0; i < r->n; i++)
             if (r->c[i].ref.loc.kind == ST_LOC_S3) r->by_path[r->nby_path++] = &r->c[i];
-        qsort(r->by_path, r->nby_path, sizeof *r->by_path, cmp_path);
+        st_qsort(r->by_path, r->nby_path, sizeof *r->by_path, cmp_path);
     }
     return rc;
 }
@@ -296,7 +297,7 @@ static int process_todos(lc_run_t *r)
     if (used == NULL) rc = -ENOMEM;
     for (size_t i = 0; used && i < r->n; i++)
         if (r->c[i].ref.loc.kind == ST_LOC_LOCAL) used[nused++] = r->c[i].ref.loc.path;
-    if (used) qsort(used, nused, sizeof *used, cmp_cstr);
+    if (used) st_qsort(used, nused, sizeof *used, cmp_cstr);
     uint64_t files = 0, versions = 0;
     st_reader_t rd = st_reader(b.data, b.len);
     while (rc == 0 && st_reader_left(&rd) > 0) {
@@ -1085,7 +1086,7 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
         for (size_t i = 0; i < r.n; i++)
             if (r.c[i].ref.loc.kind == ST_LOC_LOCAL && r.c[i].target == ST_TIER_HOT && r.c[i].policy >= 0)
                 hot[nh++] = &r.c[i];
-        qsort(hot, nh, sizeof *hot, cmp_hot_age);
+        st_qsort(hot, nh, sizeof *hot, cmp_hot_age);
         uint64_t early = 0;
         for (size_t i = 0; i < nh && hot_bytes > o->lc->hot_max_bytes; i++) {
             const st_lc_policy_t *p = &o->lc->policies[hot[i]->policy];
@@ -1122,7 +1123,7 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
             rep->upload_bytes += c->ref.size;
         }
     }
-    qsort(up, nup, sizeof *up, cmp_group);
+    st_qsort(up, nup, sizeof *up, cmp_group);
 
     /* ---- plan: objects in S3 */
     pp = calloc(packs.n ? packs.n : 1, sizeof *pp);
@@ -1152,7 +1153,7 @@ int st_lifecycle_run(const st_lc_run_opts_t *o, st_lc_report_t *rep)
             rep->transition_bytes += bytes;
         }
     }
-    qsort(pp, packs.n, sizeof *pp, cmp_merge);
+    st_qsort(pp, packs.n, sizeof *pp, cmp_merge);
     /* a merge batch of one object is a plain copy */
     for (size_t i = 0; i < packs.n;) {
         if (pp[i].op != P_MERGE) {

@@ -8,6 +8,7 @@
  * carrying its structured metadata and parsed labels). */
 #include "querier/querier_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -815,7 +816,7 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
         /* Loki limits series of log results too (max_query_series) */
     }
     if (r.sel.nblocks > 1)
-        qsort(r.sel.blocks, r.sel.nblocks, sizeof *r.sel.blocks, r.forward ? cmp_blocks_fwd : cmp_blocks_bwd);
+        st_qsort(r.sel.blocks, r.sel.nblocks, sizeof *r.sel.blocks, r.forward ? cmp_blocks_fwd : cmp_blocks_bwd);
     r.heap = malloc((r.sel.nblocks ? r.sel.nblocks : 1) * sizeof *r.heap);
     if (r.heap == NULL) {
         rc = st_qerr(err, 500, -ENOMEM, "out of memory");

@@ -5,6 +5,7 @@
  * format_query. Results are Loki's JSON shapes. */
 #include "querier/meta_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -590,7 +591,7 @@ static int put_volumes(const st_volume_req_t *r, const gather_t *g, vols_t *vs, 
     }
     for (size_t b = 0; b < g->nb; b++) {
         for (size_t i = 0; i < vs->n; i++) srt[i] = (vsort_t){&vs->v[i], vs->v[i].v[b]};
-        qsort(srt, vs->n, sizeof *srt, cmp_vsort);
+        st_qsort(srt, vs->n, sizeof *srt, cmp_vsort);
         for (size_t i = 0; i < vs->n && i < limit && srt[i].key > 0; i++) keep[srt[i].v - vs->v] = true;
     }
     size_t n = 0;
@@ -606,7 +607,7 @@ static int put_volumes(const st_volume_req_t *r, const gather_t *g, vols_t *vs, 
         if (samples > 1) matrix = true;
         srt[n++] = (vsort_t){&vs->v[i], vs->v[i].v[b0]};
     }
-    qsort(srt, n, sizeof *srt, cmp_vsort);
+    st_qsort(srt, n, sizeof *srt, cmp_vsort);
     st_buf_printf(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":[",
                   matrix ? "matrix" : "vector");
     int rc = 0;
@@ -1094,7 +1095,7 @@ int st_query_detected_fields(st_querier_t *q, const st_fields_req_t *r, st_buf_t
         }
         rc = st_buf_printf(out, "],\"limit\":%d}", r->limit);
     } else if (rc == 0) {
-        if (c.n) qsort(c.f, c.n, sizeof *c.f, cmp_field);
+        if (c.n) st_qsort(c.f, c.n, sizeof *c.f, cmp_field);
         st_buf_puts(out, "{\"fields\":[");
         for (size_t i = 0; i < c.n; i++) {
             field_t *f = &c.f[i];
@@ -1289,7 +1290,7 @@ int st_query_patterns(st_querier_t *q, const st_patterns_req_t *r, st_buf_t *out
     pgroup_t *g = NULL;
     size_t ng = 0;
     if (rc == 0) {
-        if (c.n) qsort(c.h, c.n, sizeof *c.h, cmp_hit);
+        if (c.n) st_qsort(c.h, c.n, sizeof *c.h, cmp_hit);
         g = malloc((c.n ? c.n : 1) * sizeof *g);
         if (g == NULL) rc = oom(err);
         for (size_t i = 0; rc == 0 && i < c.n;) {
@@ -1298,7 +1299,7 @@ int st_query_patterns(st_querier_t *q, const st_patterns_req_t *r, st_buf_t *out
             if (st_drain_alive(c.d, c.h[i].cluster)) g[ng++] = (pgroup_t){i, j, (uint64_t)(j - i)};
             i = j;
         }
-        if (rc == 0) qsort(g, ng, sizeof *g, cmp_pgroup);
+        if (rc == 0) st_qsort(g, ng, sizeof *g, cmp_pgroup);
     }
     if (rc == 0) {
         st_buf_t pat = ST_BUF_INIT;

@@ -4,6 +4,7 @@
  * label_replace and constants, following Loki's evaluator.go (division by zero gives NaN). */
 #include "querier/metric_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/timeutil.h"
@@ -176,7 +177,7 @@ int st_mlabels_build(const st_label_t *pairs, size_t n, st_labels_t *out)
     l.n = n;
     bool sorted = true;
     for (size_t i = 1; i < n && sorted; i++) sorted = st_str_cmp(l.v[i - 1].name, l.v[i].name) < 0;
-    if (!sorted) qsort(l.v, n, sizeof *l.v, cmp_label_names);
+    if (!sorted) st_qsort(l.v, n, sizeof *l.v, cmp_label_names);
     *out = l;
     return 0;
 }

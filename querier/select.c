@@ -3,6 +3,7 @@
  * present in both counted once. Chunk footers are read here; block contents are read later. */
 #include "querier/querier_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -487,7 +488,7 @@ int st_qsel_warnings(const qsel_t *s, st_strvec_t *out)
     int64_t *r = malloc((s->narch ? s->narch : 1) * 2 * sizeof *r);
     if (r == NULL) return -ENOMEM;
     memcpy(r, s->arch_ranges, s->narch * 2 * sizeof *r);
-    qsort(r, s->narch, 2 * sizeof *r, cmp_range);
+    st_qsort(r, s->narch, 2 * sizeof *r, cmp_range);
     size_t n = 0;
     for (size_t i = 0; i < s->narch; i++) {
         if (n && r[2 * i] <= r[2 * (n - 1) + 1] + 3600 * ST_NS_PER_SEC) {

@@ -5,6 +5,7 @@
  * messages. A backfill query seeds the tail, and live entries it already returned are skipped. */
 #include "querier/meta_int.h"
 
+#include "common/vec.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -478,7 +479,7 @@ int st_tailer_process(st_tailer_t *t, int64_t now, st_tail_batch_t *out, bool *h
     st_buf_free(&in);
     st_buf_free(&drops);
     /* hand out what is due, oldest first */
-    if (t->held.n) qsort(t->held.v, t->held.n, sizeof *t->held.v, cmp_item);
+    if (t->held.n) st_qsort(t->held.v, t->held.n, sizeof *t->held.v, cmp_item);
     size_t k = 0;
     for (size_t i = 0; i < t->held.n; i++) {
         st_tail_item_t *it = &t->held.v[i];
@@ -527,7 +528,7 @@ int st_tailer_backfill(st_tailer_t *t, int64_t start, int64_t end, int limit, st
     int rc = st_log_query_each(t->q, &qr, backfill_entry, &b, NULL, err);
     if (rc == 0) {
         /* the newest `limit` entries, sent oldest first */
-        if (b.n) qsort(b.v, b.n, sizeof *b.v, cmp_item);
+        if (b.n) st_qsort(b.v, b.n, sizeof *b.v, cmp_item);
         for (size_t i = 0; i < b.n && rc == 0; i++) {
             rc = st_u64vec_push(&t->seen, entry_key(b.v[i].labels, b.v[i].ts, b.v[i].line));
             if (rc == 0)

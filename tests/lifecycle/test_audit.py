@@ -471,7 +471,7 @@ class ConfigChangeTest(unittest.TestCase):
         self.assertEqual(st.run("audit", "seal").returncode, 0)
         self.assertEqual(len(changes()), 2)
         p = st.run("audit", "verify", "--chain-only", "--format=json")
-        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class RestoreDrillTest(unittest.TestCase):
