@@ -3,7 +3,7 @@
 #   1. unit tests, fuzz-corpus regression tests (ctest) on the release build
 #   2. integration and conformance tests (node --test) against the real binary; the S3 client and
 #      the lifecycle against moto_server and fault servers (python unittest)
-#   3. the unit and regression tests, the integration tests and the lifecycle tests again under
+#   3. the unit and regression tests, the integration, lifecycle and S3 client tests again under
 #      ASan+UBSan (clang)
 #   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 20)
 # Fails on the first failing step.
@@ -39,10 +39,11 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DST_ASAN=ON -DST_UBS
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS")
 
-step "integration and lifecycle tests against the sanitizer build (a sanitizer report exits non-zero)"
+step "integration, lifecycle and S3 client tests against the sanitizer build (a report exits non-zero)"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 STRATA_BIN="$PWD/build-asan/server/strata" node --test --test-concurrency=1 tests/integration/ tests/logql/
 STRATA_BIN="$PWD/build-asan/server/strata" python3 -m unittest discover -s tests/lifecycle
+STRATA_S3_SELFTEST="$PWD/build-asan/objstore/strata-s3-selftest" python3 -m unittest discover -s tests/objstore
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 step "fuzzing (libFuzzer, ${FUZZ_SECONDS}s per target)"
