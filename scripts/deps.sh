@@ -9,6 +9,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libprotobuf-c-dev protobuf-c-compiler libyaml-dev libpcre2-dev libcmocka-dev libxxhash-dev
       libhttp-parser-dev lmdb-utils zstd ripgrep nodejs npm curl python3 openssl
       chromium                      # headless: renders the HTML retention report (tests/lifecycle/test_report.py)
+      prometheus                    # promtool: checks /metrics (tests/integration/metrics.test.mjs)
       libjansson-dev libyajl-dev)   # the last two only for tests/bench/json_bench.c
 
 missing=()
