@@ -505,14 +505,6 @@ static int check_objects(report_t *r, st_index_t *ix)
 
 /* ---- CloudWatch Logs: retention of the groups streams are shipped to ---------------------------------- */
 
-static bool glob_tenant(const char *pattern, const char *tenant)
-{
-    if (strcmp(pattern, "*") == 0) return true;
-    size_t n = strlen(pattern);
-    if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, tenant, n - 1) == 0;
-    return strcmp(pattern, tenant) == 0;
-}
-
 typedef struct {
     report_t *r;
     int expected, policy;
@@ -572,7 +564,7 @@ static void check_cloudwatch(report_t *r)
         cwctx_t c = {r, 0, -1, 0};
         for (size_t k = 0; k < r->nstreams; k++) {
             const rstream_t *s = &r->streams[k];
-            if (s->policy < 0 || !glob_tenant(sh->tenant, s->tenant)) continue;
+            if (s->policy < 0 || !st_lc_glob_tenant(sh->tenant, s->tenant)) continue;
             st_labels_t l;
             char err[256];
             if (st_labels_parse(st_cstr(s->labels), &l, err) < 0) continue;

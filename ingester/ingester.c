@@ -127,8 +127,9 @@ static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry
     size_t n = 0;
     if (h->zraw) {
         uint8_t *raw = (uint8_t *)e + arr;
-        size_t got = ZSTD_decompress(raw, h->zraw, h->z.data, h->z.len);
-        if (ZSTD_isError(got) || got != h->zraw) {
+        ZSTD_DCtx *dc = st_zstd_dctx();
+        size_t got = dc ? ZSTD_decompressDCtx(dc, raw, h->zraw, h->z.data, h->z.len) : 0;
+        if (dc == NULL || ZSTD_isError(got) || got != h->zraw) {
             free(e);
             return -EIO; /* our own frame in memory: cannot happen short of memory corruption */
         }
@@ -1299,13 +1300,13 @@ static int cmp_frz(const void *a, const void *b)
 
 /* Compresses v->h's frozen part and v->copy into one frame (outside mu: only the flusher changes a
  * head's frame, so reading it here is safe). */
-static int freeze_one(ZSTD_CCtx *cc, st_buf_t *raw, frz_t *v)
+static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, frz_t *v)
 {
     head_t *h = v->h;
     raw->len = 0;
     ST_TRY(st_buf_reserve(raw, h->zraw + v->len));
     if (h->zraw) {
-        size_t got = ZSTD_decompress(raw->data, h->zraw, h->z.data, h->z.len);
+        size_t got = ZSTD_decompressDCtx(dc, raw->data, h->zraw, h->z.data, h->z.len);
         if (ZSTD_isError(got) || got != h->zraw) return -EIO;
     }
     memcpy(raw->data + h->zraw, v->copy, v->len);
@@ -1340,8 +1341,9 @@ static void freeze_heads(st_ingester_t *ing)
             if (s->head && s->head->buf.len >= FREEZE_MIN_TAIL && n < ing->nstreams)
                 v[n++] = (frz_t){.s = s, .h = s->head, .last = s->last_write_mono};
     pthread_mutex_unlock(&ing->mu);
-    ZSTD_CCtx *cc = v ? ZSTD_createCCtx() : NULL;
-    if (cc == NULL) {
+    ZSTD_CCtx *cc = st_zstd_cctx(); /* the flusher's own, also used for its chunk blocks */
+    ZSTD_DCtx *dc = st_zstd_dctx();
+    if (v == NULL || cc == NULL || dc == NULL) {
         free(v);
         return;
     }
@@ -1363,7 +1365,7 @@ static void freeze_heads(st_ingester_t *ing)
         }
         pthread_mutex_unlock(&ing->mu);
         for (size_t k = i; k < j; k++)
-            if (v[k].copy && freeze_one(cc, &raw, &v[k]) < 0) st_buf_free(&v[k].z);
+            if (v[k].copy && freeze_one(cc, dc, &raw, &v[k]) < 0) st_buf_free(&v[k].z);
         pthread_mutex_lock(&ing->mu);
         for (size_t k = i; k < j; k++) {
             head_t *h = v[k].h;
@@ -1400,7 +1402,6 @@ static void freeze_heads(st_ingester_t *ing)
         i = j;
     }
     st_buf_free(&raw);
-    ZSTD_freeCCtx(cc);
     free(v);
     st_counter_add(ing->m_freezes, frozen);
 }

@@ -490,14 +490,6 @@ static void fail(cw_t *w, st_metric_t *m)
     if (w->r->m_fail) st_counter_inc(w->r->m_fail);
 }
 
-static bool glob_tenant(const char *pattern, const char *tenant)
-{
-    if (strcmp(pattern, "*") == 0) return true;
-    size_t n = strlen(pattern);
-    if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, tenant, n - 1) == 0;
-    return strcmp(pattern, tenant) == 0;
-}
-
 /* The retention a policy asks for: cloudwatch_retention_days, else the nearest allowed value >= the
  * time its data stays in the hot tier (at least one day). */
 static int policy_days(const st_lc_policy_t *p)
@@ -1198,7 +1190,7 @@ static void match_ship(cw_t *w, sstream_t *s, const st_labels_t *l)
     s->rule = -1;
     for (int i = 0; i < w->cw->nship; i++) {
         const st_lc_cw_ship_t *sh = &w->cw->ship[i];
-        if (!glob_tenant(sh->tenant, s->tenant) || !st_matchers_match(sh->m, sh->nm, l)) continue;
+        if (!st_lc_glob_tenant(sh->tenant, s->tenant) || !st_matchers_match(sh->m, sh->nm, l)) continue;
         s->rule = i;
         st_str_t canon = st_cstr(s->labels);
         if (template_render(sh->log_group, true, s->tenant, l, canon, s->group) < 0 ||

@@ -50,6 +50,9 @@ typedef struct {
 } st_prices_t;
 extern const st_prices_t st_default_prices;
 
+/* Whether a rule's tenant pattern ("*", "team-*" or an exact id) covers tenant. */
+bool st_lc_glob_tenant(const char *pattern, const char *tenant);
+
 /* Creates the S3 client for the lifecycle configuration. */
 int st_lc_s3_client(const st_lc_config_t *lc, st_s3_client_t **out);
 

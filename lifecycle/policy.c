@@ -604,7 +604,7 @@ void st_lifecycle_config_free(st_lc_config_t *c)
     free(c);
 }
 
-static bool glob_tenant(const char *pattern, const char *tenant)
+bool st_lc_glob_tenant(const char *pattern, const char *tenant)
 {
     if (strcmp(pattern, "*") == 0) return true;
     size_t n = strlen(pattern);
@@ -621,7 +621,7 @@ int st_lc_policy_for(const st_lc_config_t *c, const char *tenant, const st_label
 {
     for (int i = 0; i < c->nrules; i++) {
         const st_lc_rule_t *r = &c->rules[i];
-        if (r->policy < 0 || !glob_tenant(r->tenant, tenant)) continue;
+        if (r->policy < 0 || !st_lc_glob_tenant(r->tenant, tenant)) continue;
         if (st_matchers_match(r->m, r->nm, labels)) return r->policy;
     }
     return c->default_policy;

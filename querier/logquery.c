@@ -174,53 +174,11 @@ static bool cursor_next(run_t *r, cursor_t *c)
     return false;
 }
 
-/* Sets hit[i] for the entries of a decoded block whose line contains the literal, with one search
- * over the block's contiguous text instead of one per line. */
-static void mark_lines(const st_finder_t *finder, size_t litn, const st_block_t *b, uint8_t *hit)
-{
-    const char *text = b->lines;
-    size_t len = b->line_off[b->n];
-    size_t pos = 0;
-    uint32_t idx = 0;
-    while (pos < len) {
-        const char *m = st_finder_find(finder, text + pos, len - pos);
-        if (m == NULL) break;
-        size_t at = (size_t)(m - text);
-        /* the entry holding offset at: first idx with line_off[idx+1] > at */
-        uint32_t lo = idx, hi = b->n - 1;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (b->line_off[mid + 1] > at) hi = mid;
-            else lo = mid + 1;
-        }
-        idx = lo;
-        if (at + litn <= b->line_off[idx + 1]) {
-            hit[idx] = 1; /* whole match inside this line */
-            pos = b->line_off[idx + 1];
-            idx++;
-        } else {
-            pos = at + 1; /* match crossed into the next line: keep looking */
-        }
-    }
-}
-
-static int hits_alloc(uint8_t **hitp, size_t *hitcap, uint32_t n)
-{
-    if (n > *hitcap) {
-        uint8_t *h = realloc(*hitp, n);
-        if (h == NULL) return -ENOMEM;
-        *hitp = h;
-        *hitcap = n;
-    }
-    memset(*hitp, 0, n);
-    return 0;
-}
-
 /* Marks the entries whose line contains the required literal. */
 static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t *hitcap)
 {
-    ST_TRY(hits_alloc(hitp, hitcap, b->n));
-    mark_lines(&r->finder, r->lit.n, b, *hitp);
+    ST_TRY(st_qhits_zero(hitp, hitcap, b->n));
+    st_qmark_lines(&r->finder, r->lit.n, b, *hitp);
     return 0;
 }
 
@@ -229,8 +187,8 @@ static int prefilter(const run_t *r, const st_block_t *b, uint8_t **hitp, size_t
 static int vprefilter(const run_t *r, pf_t *s)
 {
     const st_block_t *b = &s->blk;
-    ST_TRY(hits_alloc(&s->vhit, &s->vhitcap, b->n));
-    mark_lines(&r->vfinder, r->vlit.n, b, s->vhit);
+    ST_TRY(st_qhits_zero(&s->vhit, &s->vhitcap, b->n));
+    st_qmark_lines(&r->vfinder, r->vlit.n, b, s->vhit);
     const char *text = b->lines, *end = text + b->line_off[b->n], *p = text;
     uint32_t idx = 0;
     while (p < end && (p = memchr(p, '\\', (size_t)(end - p))) != NULL) {

@@ -463,38 +463,8 @@ static int md_series(rworker_t *w, uint32_t sidx, int64_t ts, st_str_t line, st_
  * block's contiguous text). */
 static int prefilter(rworker_t *w, const st_block_t *b)
 {
-    if (b->n > w->hitcap) {
-        uint8_t *h = realloc(w->hit, b->n);
-        if (h == NULL) return -ENOMEM;
-        w->hit = h;
-        w->hitcap = b->n;
-    }
-    memset(w->hit, 0, b->n);
-    const rjob_t *j = w->job;
-    const char *text = b->lines;
-    size_t len = b->line_off[b->n], pos = 0;
-    uint32_t idx = 0;
-    while (pos < len) {
-        const char *m = st_finder_find(&j->finder, text + pos, len - pos);
-        if (m == NULL) break;
-        size_t at = (size_t)(m - text);
-        uint32_t lo = idx, hi = b->n - 1;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (b->line_off[mid + 1] > at)
-                hi = mid;
-            else
-                lo = mid + 1;
-        }
-        idx = lo;
-        if (at + j->lit.n <= b->line_off[idx + 1]) {
-            w->hit[idx] = 1;
-            pos = b->line_off[idx + 1];
-            idx++;
-        } else {
-            pos = at + 1;
-        }
-    }
+    ST_TRY(st_qhits_zero(&w->hit, &w->hitcap, b->n));
+    st_qmark_lines(&w->job->finder, w->job->lit.n, b, w->hit);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #define ST_QUERIER_QUERIER_INT_H
 
 #include "querier/querier.h"
+#include "common/search.h"
 #include "store/store.h"
 
 /* ---- compiled pipelines ------------------------------------------------------------------------ */
@@ -33,6 +34,11 @@ bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line);
 /* The literal every kept line must contain (first positive single-literal |= stage), if any:
  * lets a scan search a whole block's text at once. */
 bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
+/* Sets hit[i] for the entries of a decoded block whose line contains the literal (litn bytes, the
+ * finder's needle), with one search over the block's contiguous text instead of one per line. */
+void st_qmark_lines(const st_finder_t *finder, size_t litn, const st_block_t *b, uint8_t *hit);
+/* Makes *hitp hold n zeroed flags (growing it, capacity in *hitcap). 0 or -ENOMEM. */
+int st_qhits_zero(uint8_t **hitp, size_t *hitcap, uint32_t n);
 /* A label filter right after a json or logfmt parser that needs name="value": a line can only be
  * kept if it contains value, or a backslash (escapes), or the stream labels or the entry's
  * structured metadata hold name (then the filter reads that, not the parsed label). */

@@ -535,3 +535,45 @@ int st_put_warnings(st_buf_t *out, const st_strvec_t *w)
     }
     return st_buf_puts(out, "],");
 }
+
+/* ---- literal prefilter over a decoded block (log and metric scans) ---- */
+
+void st_qmark_lines(const st_finder_t *finder, size_t litn, const st_block_t *b, uint8_t *hit)
+{
+    const char *text = b->lines;
+    size_t len = b->line_off[b->n];
+    size_t pos = 0;
+    uint32_t idx = 0;
+    while (pos < len) {
+        const char *m = st_finder_find(finder, text + pos, len - pos);
+        if (m == NULL) break;
+        size_t at = (size_t)(m - text);
+        /* the entry holding offset at: first idx with line_off[idx+1] > at */
+        uint32_t lo = idx, hi = b->n - 1;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (b->line_off[mid + 1] > at) hi = mid;
+            else lo = mid + 1;
+        }
+        idx = lo;
+        if (at + litn <= b->line_off[idx + 1]) {
+            hit[idx] = 1; /* whole match inside this line */
+            pos = b->line_off[idx + 1];
+            idx++;
+        } else {
+            pos = at + 1; /* match crossed into the next line: keep looking */
+        }
+    }
+}
+
+int st_qhits_zero(uint8_t **hitp, size_t *hitcap, uint32_t n)
+{
+    if (n > *hitcap) {
+        uint8_t *h = realloc(*hitp, n);
+        if (h == NULL) return -ENOMEM;
+        *hitp = h;
+        *hitcap = n;
+    }
+    memset(*hitp, 0, n);
+    return 0;
+}

@@ -38,7 +38,7 @@ static void make_keys(void)
     pthread_key_create(&dctx_key, free_dctx);
 }
 
-static ZSTD_CCtx *thread_cctx(void)
+ZSTD_CCtx *st_zstd_cctx(void)
 {
     pthread_once(&ctx_once, make_keys);
     ZSTD_CCtx *c = pthread_getspecific(cctx_key);
@@ -46,7 +46,7 @@ static ZSTD_CCtx *thread_cctx(void)
     return c;
 }
 
-static ZSTD_DCtx *thread_dctx(void)
+ZSTD_DCtx *st_zstd_dctx(void)
 {
     pthread_once(&ctx_once, make_keys);
     ZSTD_DCtx *d = pthread_getspecific(dctx_key);
@@ -241,7 +241,7 @@ int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compresse
     if (st_crc32(0, compressed, m->clen) != m->crc) return ST_ECORRUPT;
     st_buf_reset(&b->raw);
     ST_TRY(st_buf_reserve(&b->raw, m->ulen));
-    ZSTD_DCtx *d = thread_dctx();
+    ZSTD_DCtx *d = st_zstd_dctx();
     if (d == NULL) return -ENOMEM;
     size_t got = ZSTD_decompressDCtx(d, b->raw.data, m->ulen, compressed, m->clen);
     if (ZSTD_isError(got) || got != m->ulen) return ST_ECORRUPT;
@@ -435,7 +435,7 @@ static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint3
     size_t bound = ZSTD_compressBound(n);
     st_buf_reset(&w->cbuf);
     ST_TRY(st_buf_reserve(&w->cbuf, bound));
-    ZSTD_CCtx *c = thread_cctx();
+    ZSTD_CCtx *c = st_zstd_cctx();
     if (c == NULL) return -ENOMEM;
     size_t clen = ZSTD_compressCCtx(c, w->cbuf.data, bound, raw, n, w->level);
     if (ZSTD_isError(clen)) return -EIO;

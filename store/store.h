@@ -109,6 +109,10 @@ const char *st_chunk_writer_path(const st_chunk_writer_t *w);
 st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w);
 /* Compresses and appends one block of sorted entries. After a failure the writer is sticky-failed. */
 int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n);
+/* The calling thread's zstd contexts (created on first use, freed when the thread exits); NULL
+ * when out of memory. */
+struct ZSTD_CCtx_s *st_zstd_cctx(void);
+struct ZSTD_DCtx_s *st_zstd_dctx(void);
 /* zstd level of the blocks added from now on (1..19). */
 void st_chunk_writer_set_level(st_chunk_writer_t *w, int zstd_level);
 /* Compressed bytes written so far (header + blocks). */
