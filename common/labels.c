@@ -34,7 +34,7 @@ static int label_cmp(const void *a, const void *b)
     return st_str_cmp(x->value, y->value);
 }
 
-/* Copies pairs into one arena and sorts them. */
+/* Copies pairs into one allocation (the array, then the strings; arena stays NULL) and sorts them. */
 static int build(const st_label_t *pairs, size_t n, st_labels_t *out)
 {
     size_t total = 0, keep = 0;
@@ -45,15 +45,10 @@ static int build(const st_label_t *pairs, size_t n, st_labels_t *out)
     }
     st_labels_t l = ST_LABELS_INIT;
     if (keep > 0) {
-        l.v = malloc(keep * sizeof *l.v);
-        l.arena = malloc(total);
-        if (l.v == NULL || l.arena == NULL) {
-            free(l.v);
-            free(l.arena);
-            return -ENOMEM;
-        }
+        l.v = malloc(keep * sizeof *l.v + total);
+        if (l.v == NULL) return -ENOMEM;
     }
-    char *a = l.arena;
+    char *a = keep ? (char *)(l.v + keep) : NULL;
     for (size_t i = 0; i < n; i++) {
         if (pairs[i].value.n == 0) continue;
         memcpy(a, pairs[i].name.p, pairs[i].name.n);

@@ -16,9 +16,9 @@ typedef struct {
 } st_label_t;
 
 typedef struct {
-    st_label_t *v; /* owned array; names/values point into arena */
+    st_label_t *v; /* owned array; names/values point into arena, or after v[n-1] in v's allocation */
     size_t n;
-    char *arena;   /* owned */
+    char *arena;   /* owned; NULL when the strings share v's allocation (st_labels_parse and friends) */
 } st_labels_t;
 
 #define ST_LABELS_INIT ((st_labels_t){NULL, 0, NULL})

@@ -11,6 +11,9 @@
 #include "lifecycle/lifecycle.h"
 #include "audit/audit.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +173,13 @@ static int load_config(const flags_t *f, st_config_t *cfg)
 
 static int cmd_serve(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* Request bodies and their decoded forms (hundreds of KiB to MiBs) are short-lived. glibc raises
+     * its mmap threshold after the first such buffer is freed, so later ones come from the heap and
+     * leave holes between long-lived stream heads that RSS never gets back (measured: 30 MiB more
+     * peak RSS at 100,000 streams, docs/performance.md). A fixed threshold keeps them in mmap. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     flags_t f = {0};
     int rc = parse_flags(argc, argv, &f);
     if (rc == 0 && f.help) {
