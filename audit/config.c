@@ -4,6 +4,7 @@
 
 #include "common/err.h"
 #include "common/timeutil.h"
+#include "config/config.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -130,24 +131,10 @@ static void get_price(cp_t *p, yaml_node_t *v, const char *key, double *out)
 
 static void get_bytes(cp_t *p, yaml_node_t *v, const char *key, uint64_t min, uint64_t *out)
 {
-    if (scalar(v) && sv(v).n < 64) {
-        char tmp[64];
-        memcpy(tmp, sv(v).p, sv(v).n);
-        tmp[sv(v).n] = '\0';
-        char *end;
-        double d = strtod(tmp, &end);
-        while (*end == ' ') end++;
-        static const struct {
-            const char *u;
-            double m;
-        } units[] = {{"", 1},     {"B", 1},        {"KB", 1e3},        {"MB", 1e6},
-                     {"GB", 1e9}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
-        for (size_t i = 0; end != tmp && d >= 0 && i < sizeof units / sizeof units[0]; i++) {
-            if (strcmp(end, units[i].u) == 0 && d * units[i].m >= (double)min) {
-                *out = (uint64_t)(d * units[i].m);
-                return;
-            }
-        }
+    uint64_t b;
+    if (scalar(v) && st_cfg_parse_bytes(sv(v).p, sv(v).n, &b) == 0 && b >= min) {
+        *out = b;
+        return;
     }
     perr(p, v, key, "invalid size (e.g. 64MiB; at least %llu bytes)", (unsigned long long)min);
 }

@@ -68,6 +68,7 @@ typedef struct {
         size_t chunk_target_size;      /* 1572864: compressed chunk size that closes a chunk */
         char chunk_encoding[16];       /* "zstd" (only) */
         int zstd_level;                /* strata extension: 4 (3 under flusher backlog) */
+        bool block_filters;            /* strata extension: true (trigram filter per block) */
         int64_t max_chunk_age_ns;      /* 2h */
         int64_t chunk_idle_period_ns;  /* 30m */
         int64_t flush_check_period_ns; /* 30s */
@@ -198,5 +199,12 @@ void st_config_print_reference(FILE *out);
 /* Prints the same reference as Markdown (docs/configuration.md is this output; the target
  * strata-config-docs writes it). */
 void st_config_print_markdown(FILE *out);
+
+/* Sizes as Loki reads them (c2h5oh/datasize): digits with optional '.' and ',' then an optional unit
+ * (B, K/KB/KiB = 1024, M/MB/MiB = 1024^2, ... up to E, case-insensitive, optional spaces). Exact
+ * integer arithmetic; a fractional byte count is truncated. Returns 0, ST_EPARSE, or ST_ELIMIT above
+ * UINT64_MAX; writes *out only on success. Every size in every Strata file (the main config, the
+ * lifecycle policy file, the audit section) is read with it. */
+int st_cfg_parse_bytes(const char *s, size_t n, uint64_t *out);
 
 #endif

@@ -66,10 +66,7 @@ int st_cfg_check_index_prefix(const char *v, char *msg, size_t msgsz);
 int st_cfg_parse_int(const char *s, size_t n, int64_t *out);
 /* YAML 1.1 booleans: true/false/yes/no/on/off in any case. */
 int st_cfg_parse_bool(const char *s, size_t n, bool *out);
-/* Sizes as Loki reads them (c2h5oh/datasize): digits with optional '.' and ',' then an optional unit
- * (B, K/KB/KiB = 1024, M/MB/MiB = 1024^2, ... up to E, case-insensitive, optional spaces). Exact integer arithmetic; a
- * fractional byte count is truncated. ST_ELIMIT above UINT64_MAX. */
-int st_cfg_parse_bytes(const char *s, size_t n, uint64_t *out);
+/* st_cfg_parse_bytes: in config.h (the lifecycle and audit files read sizes the same way) */
 /* Prometheus form ("7d", "1h30m") or Go form ("1.5h", "300ms"); Go's exact integer algorithm. */
 int st_cfg_parse_duration(const char *s, size_t n, int64_t *out);
 /* Go's time.ParseDuration, exact (also accepts a sign). */

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "common/timeutil.h"
+#include "config/config.h"
 #include "querier/querier.h"
 
 #include <stdarg.h>
@@ -159,39 +160,7 @@ static bool get_int(P *p, yaml_node_t *n, const char *path, int lo, int hi, int 
 
 static bool get_bytes(P *p, yaml_node_t *n, const char *path, uint64_t *out)
 {
-    if (is_scalar(n)) {
-        char tmp[64];
-        st_str_t s = sval(n);
-        if (s.n < sizeof tmp) {
-            memcpy(tmp, s.p, s.n);
-            tmp[s.n] = '\0';
-            char *end;
-            double v = strtod(tmp, &end);
-            while (*end == ' ') end++;
-            static const struct {
-                const char *u;
-                double m;
-            } units[] = {{"", 1},
-                         {"B", 1},
-                         {"KB", 1024.0}, /* binary, as every size in the config (Loki's datasize) */
-                         {"kB", 1024.0},
-                         {"MB", 1048576.0},
-                         {"GB", 1073741824.0},
-                         {"TB", 1099511627776.0},
-                         {"KiB", 1024.0},
-                         {"MiB", 1048576.0},
-                         {"GiB", 1073741824.0},
-                         {"TiB", 1099511627776.0}};
-            if (end != tmp && v >= 0) {
-                for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-                    if (strcmp(end, units[i].u) == 0) {
-                        *out = (uint64_t)(v * units[i].m);
-                        return true;
-                    }
-                }
-            }
-        }
-    }
+    if (is_scalar(n) && st_cfg_parse_bytes(sval(n).p, sval(n).n, out) == 0) return true;
     perr(p, n, path, "invalid size (e.g. 45GB, 128MiB)");
     return false;
 }

@@ -4,6 +4,7 @@
  * from a Drain miner over lines sampled across the range, the legacy /api/prom/query shape and
  * format_query. Results are Loki's JSON shapes. */
 #include "querier/meta_int.h"
+#include "querier/metric_int.h"
 
 #include "common/vec.h"
 #include "common/err.h"
@@ -17,26 +18,6 @@
 #include <strings.h>
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
-
-void st_put_prom_time(st_buf_t *out, int64_t ns)
-{
-    int64_t ms = ns / ST_NS_PER_MS;
-    if (ns % ST_NS_PER_MS < 0) ms--;
-    int64_t s = ms / 1000, frac = ms % 1000;
-    if (frac < 0) {
-        frac += 1000;
-        s--;
-    }
-    if (frac == 0) {
-        st_buf_printf(out, "%lld", (long long)s);
-        return;
-    }
-    char f[8];
-    snprintf(f, sizeof f, "%03lld", (long long)frac);
-    size_t n = 3;
-    while (n > 0 && f[n - 1] == '0') n--;
-    st_buf_printf(out, "%lld.%.*s", (long long)s, (int)n, f);
-}
 
 static int oom(st_query_error_t *err)
 {
@@ -635,7 +616,7 @@ static int put_volumes(const st_volume_req_t *r, const gather_t *g, vols_t *vs, 
             if (!first) st_buf_putc(out, ',');
             first = false;
             st_buf_putc(out, '[');
-            st_put_prom_time(out, t);
+            st_metric_put_time(out, t);
             st_buf_printf(out, ",\"%llu\"]", (unsigned long long)v->v[b]);
         }
         st_buf_puts(out, matrix ? "]}" : "}");

@@ -76,7 +76,5 @@ int st_log_query_each(st_querier_t *q, const st_query_t *req, int (*cb)(void *ar
 /* Calls cb for each "name":"value" member of a raw JSON object (values that are not strings are
  * skipped). Returns 0, cb's negative result, or ST_EPARSE. */
 int st_json_pairs(st_str_t obj, int (*cb)(void *arg, st_str_t name, st_str_t value), void *arg);
-/* Appends a time in seconds as Prometheus prints it (1700000000 or 1700000000.123). */
-void st_put_prom_time(st_buf_t *out, int64_t ns);
 
 #endif

@@ -104,7 +104,7 @@ int st_metric_put_float(st_buf_t *out, double v)
 
 /* Prometheus' model.Time.String(): seconds with up to millisecond precision, as a JSON number
  * (FormatFloat(ms/1000, 'f', -1): the decimal form of the milliseconds, trailing zeros trimmed). */
-static void put_ts(st_buf_t *out, int64_t ns)
+void st_metric_put_time(st_buf_t *out, int64_t ns)
 {
     int64_t ms = ns / ST_NS_PER_MS;
     uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
@@ -123,7 +123,7 @@ static void put_ts(st_buf_t *out, int64_t ns)
 static void put_point(st_buf_t *out, int64_t ns, double v)
 {
     st_buf_putc(out, '[');
-    put_ts(out, ns);
+    st_metric_put_time(out, ns);
     st_buf_puts(out, ",\"");
     st_metric_put_float(out, v);
     st_buf_puts(out, "\"]");

@@ -155,6 +155,10 @@ double st_metric_apply(st_logql_binop_t op, double l, double r);
  * faster: integers directly, the shortest digits in at most three tries). */
 int st_metric_put_float(st_buf_t *out, double v);
 
+/* Appends a sample time as Prometheus' JSON does: milliseconds (truncated) as seconds with up to
+ * three decimals, no trailing zeros: 1700000000, 1700000000.12, -0.002. */
+void st_metric_put_time(st_buf_t *out, int64_t ns);
+
 /* Whole-tree evaluation (metric.c). */
 int st_metric_eval(st_mctx_t *c, const st_logql_expr_t *e, st_matrix_t *out);
 /* Metric query entry point, called by st_query_exec. */

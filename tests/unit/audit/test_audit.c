@@ -503,6 +503,16 @@ static void test_config(void **state)
     assert_true(ac->prices.storage_gb_month[4] == 0.004); /* default kept */
     assert_true(ac->prices.cloudwatch_ingest_gb == 0.57);
     st_lifecycle_config_free(lc);
+    /* sizes are 1024-based, as everywhere else in the config (Loki's datasize): 2MB = 2 MiB */
+    snprintf(cfg->lifecycle.text, sizeof cfg->lifecycle.text,
+             "audit:\n  enabled: true\n  segment_max_bytes: 2MB\n");
+    assert_int_equal(st_lifecycle_config_parse(cfg, &lc, err, sizeof err), 0);
+    assert_int_equal(st_audit_config_of(lc)->segment_max_bytes, 2097152);
+    st_lifecycle_config_free(lc);
+    snprintf(cfg->lifecycle.text, sizeof cfg->lifecycle.text,
+             "audit:\n  enabled: true\n  segment_max_bytes: 1KB\n");
+    assert_int_equal(st_lifecycle_config_parse(cfg, &lc, err, sizeof err), ST_EPARSE);
+    assert_non_null(strstr(err, "lifecycle.audit.segment_max_bytes: invalid size"));
     /* problems name the file, line and key */
     snprintf(cfg->lifecycle.text, sizeof cfg->lifecycle.text,
              "audit:\n  enabled: maybe\n  object_lock: COMPLIANCE\n  bogus: 1\nprices:\n  storage_gb_month: "

@@ -836,6 +836,27 @@ static void test_pure_functions(void **state)
     st_buf_free(&b);
 }
 
+/* Sample times as Prometheus prints them, negative ones included (-2 ms is -0.002, not -1.998). */
+static void test_put_time(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } c[] = {{0, "0"}, {1500, "1.5"}, {1234567, "1234.567"}, {1700000000120, "1700000000.12"},
+             {-2, "-0.002"}, {-1500, "-1.5"}, {-3000, "-3"}, {999, "0.999"}, {10, "0.01"}};
+    st_buf_t b = ST_BUF_INIT;
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        st_buf_reset(&b);
+        st_metric_put_time(&b, c[i].ms * ST_NS_PER_MS);
+        assert_string_equal(st_buf_cstr(&b), c[i].want);
+    }
+    st_buf_reset(&b);
+    st_metric_put_time(&b, 1999999); /* 1.999999 ms: truncated to 1 ms */
+    assert_string_equal(st_buf_cstr(&b), "0.001");
+    st_buf_free(&b);
+}
+
 /* count/bytes over many entries per block against brute force, for ranges shorter and longer than
  * the step, offsets, unaligned starts, line filters and series split by structured metadata. */
 static void test_randomized(void **state)
@@ -916,7 +937,7 @@ static void test_randomized(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pure_functions),   cmocka_unit_test(test_unwrapped_ranges),
+        cmocka_unit_test(test_pure_functions),   cmocka_unit_test(test_put_time),   cmocka_unit_test(test_unwrapped_ranges),
         cmocka_unit_test(test_windows),          cmocka_unit_test(test_rates_and_bytes),
         cmocka_unit_test(test_series_identity),  cmocka_unit_test(test_absent),
         cmocka_unit_test(test_pipeline_errors),  cmocka_unit_test(test_vector_aggregations),
