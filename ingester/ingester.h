@@ -39,6 +39,7 @@ typedef struct {
     size_t block_size;             /* uncompressed head bytes per block */
     size_t target_size;            /* compressed bytes that close a chunk */
     int zstd_level;
+    bool block_filters;            /* trigram filter per block (st_chunk_writer_set_filters) */
     int64_t max_chunk_age_ns;      /* oldest unflushed data of a stream older than this: close chunk */
     int64_t idle_period_ns;        /* no write for this long: close chunk, later drop the stream */
     int64_t flush_check_period_ns;

@@ -574,6 +574,6 @@ int st_qhits_zero(uint8_t **hitp, size_t *hitcap, uint32_t n)
         *hitp = h;
         *hitcap = n;
     }
-    memset(*hitp, 0, n);
+    if (n) memset(*hitp, 0, n); /* *hitp may still be NULL for a block of no entries */
     return 0;
 }

@@ -119,6 +119,7 @@ void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts
         .block_size = c->ingester.chunk_block_size,
         .target_size = c->ingester.chunk_target_size,
         .zstd_level = c->ingester.zstd_level,
+        .block_filters = c->ingester.block_filters,
         .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
         .idle_period_ns = c->ingester.chunk_idle_period_ns,
         .flush_check_period_ns = c->ingester.flush_check_period_ns,

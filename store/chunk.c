@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -18,6 +19,122 @@
 #define MAX_BLOCK_ULEN (64u << 20) /* sanity bound when decoding untrusted metadata */
 #define MAX_FOOTER_LEN (64u << 20)
 #define MAX_HEADER_LEN (1u << 20)
+
+/* ---- block trigram filters ------------------------------------------------------------------------
+ * A block may start with a filter of the 3-byte substrings of its lines ("STF", log2 of the bit count,
+ * the bits), before its zstd frame (which starts 28 b5 2f fd, so the two cannot be confused; blocks
+ * written before filters existed have none). One hash per trigram, trigrams holding a digit left
+ * out. The filter is built at 2^11 bits and folded (bit i of the half-size filter = bits 2i | 2i+1)
+ * while the result stays at most 70% set: at most 260 bytes, ~1% of a 256 KiB block's compressed size (the chunk
+ * ratio target leaves no room for more). A typical block of logs has 200-6,000 distinct digit-free
+ * trigrams; a literal of k of them passes a block without it with probability about fill^k (0.7^20 <
+ * 0.1%; 0.95^20 = 36% for the most varied blocks), so a search for a rare string decompresses little. */
+#define BF_MAGIC    "STF"
+#define BF_MAX_LOG2 11u
+#define BF_MIN_LOG2 8u
+
+/* Trigram t0 t1 t2 as the 24-bit value t0<<16 | t1<<8 | t2 (what a rolling window of the bytes
+ * holds) -> its bit in a filter of 2^log2 bits: the top log2 bits of a multiplicative hash. So the bit
+ * in a filter half the size is bit/2, and folding ORs adjacent pairs of bits. */
+static inline uint32_t bf_pos(uint32_t tri, unsigned log2)
+{
+    return (tri * 0x9e3779b1u) >> (32 - log2);
+}
+
+static inline bool is_digit(uint8_t c)
+{
+    return (uint8_t)(c - '0') < 10;
+}
+
+/* The 4 bits of b's adjacent pairs (bit i = bit 2i | bit 2i+1). */
+static inline unsigned fold_pairs(unsigned b)
+{
+    b = (b | b >> 1) & 0x55;
+    return (b & 1) | (b >> 1 & 2) | (b >> 2 & 4) | (b >> 3 & 8);
+}
+
+static size_t popcount_bytes(const uint8_t *b, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        c += (size_t)__builtin_popcountll(w);
+    }
+    return c;
+}
+
+/* Appends the filter of the lines of e[0..n) to out. Trigrams with a digit are left out: numbers,
+ * times and ids make up half of a block's distinct trigrams but rarely all of a search string's. */
+static int bf_build(const st_entry_t *e, size_t n, st_buf_t *out)
+{
+    uint8_t bits[1u << (BF_MAX_LOG2 - 3)];
+    memset(bits, 0, sizeof bits);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = (const uint8_t *)e[i].line.p;
+        uint32_t tri = 0;
+        unsigned skip = 1; /* bit k: byte k back was a digit; the 1 marks the first two bytes */
+        for (size_t j = 0; j < e[i].line.n; j++) {
+            tri = (tri << 8 | p[j]) & 0xffffff;
+            skip = (skip << 1 | is_digit(p[j])) & 7;
+            /* branch-free: whether a trigram has a digit is unpredictable (a branch cost 2x) */
+            uint32_t b = bf_pos(tri, BF_MAX_LOG2);
+            bits[b >> 3] |= (uint8_t)((unsigned)(skip == 0) << (b & 7));
+        }
+    }
+    unsigned log2 = BF_MAX_LOG2;
+    size_t bytes = sizeof bits;
+    uint8_t folded[sizeof bits / 2];
+    while (log2 > BF_MIN_LOG2) {
+        size_t half = bytes / 2;
+        for (size_t i = 0; i < half; i++)
+            folded[i] = (uint8_t)(fold_pairs(bits[2 * i]) | fold_pairs(bits[2 * i + 1]) << 4);
+        if (popcount_bytes(folded, half) * 10 > half * 8 * 7) break; /* folding would pass 70% */
+        memcpy(bits, folded, half);
+        bytes = half;
+        log2--;
+    }
+    uint8_t hdr[4] = {BF_MAGIC[0], BF_MAGIC[1], BF_MAGIC[2], (uint8_t)log2};
+    ST_TRY(st_buf_append(out, hdr, 4));
+    return st_buf_append(out, bits, bytes);
+}
+
+/* Length of the filter at the start of a block's stored bytes (0: none), or ST_ECORRUPT. */
+static int64_t bf_len(const uint8_t *p, size_t n)
+{
+    if (n < 4 || memcmp(p, BF_MAGIC, 3) != 0) return 0;
+    unsigned log2 = p[3];
+    if (log2 < BF_MIN_LOG2 || log2 > BF_MAX_LOG2) return ST_ECORRUPT;
+    size_t len = 4 + ((size_t)1 << (log2 - 3));
+    return len <= n ? (int64_t)len : ST_ECORRUPT;
+}
+
+bool st_block_may_contain(const void *stored, size_t n, const char *needle, size_t nlen)
+{
+    const uint8_t *p = stored;
+    int64_t len = bf_len(p, n);
+    if (len <= 0 || nlen < 3) return true; /* no (valid) filter: st_block_load decides */
+    unsigned log2 = p[3];
+    const uint8_t *bits = p + 4;
+    const uint8_t *q = (const uint8_t *)needle;
+    for (size_t j = 0; j + 3 <= nlen; j++) {
+        if (is_digit(q[j]) || is_digit(q[j + 1]) || is_digit(q[j + 2])) continue;
+        uint32_t b = bf_pos((uint32_t)q[j] << 16 | (uint32_t)q[j + 1] << 8 | q[j + 2], log2);
+        if (!(bits[b >> 3] & (1u << (b & 7)))) return false;
+    }
+    return true;
+}
+
+int st_block_filter_info(const void *stored, size_t n, uint32_t *bits, double *fill)
+{
+    int64_t len = bf_len(stored, n);
+    if (len <= 0) return (int)len;
+    const uint8_t *p = stored;
+    *bits = 1u << p[3];
+    size_t bytes = (size_t)1 << (p[3] - 3);
+    *fill = (double)popcount_bytes(p + 4, bytes) / (double)*bits;
+    return 1;
+}
 
 /* ---- per-thread zstd contexts --------------------------------------------------------------------- */
 
@@ -235,21 +352,28 @@ int st_block_decode_raw(st_block_t *b, int64_t min_ts)
     return 0;
 }
 
-int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compressed)
+int st_block_decompress(st_block_t *b, const st_block_meta_t *m, const void *compressed)
 {
     if (m->ulen > MAX_BLOCK_ULEN) return ST_ECORRUPT;
-    if (st_crc32(0, compressed, m->clen) != m->crc) return ST_ECORRUPT;
     st_buf_reset(&b->raw);
     ST_TRY(st_buf_reserve(&b->raw, m->ulen));
+    int64_t skip = bf_len(compressed, m->clen);
+    if (skip < 0) return ST_ECORRUPT;
     ZSTD_DCtx *d = st_zstd_dctx();
     if (d == NULL) return -ENOMEM;
-    size_t got = ZSTD_decompressDCtx(d, b->raw.data, m->ulen, compressed, m->clen);
+    size_t got = ZSTD_decompressDCtx(d, b->raw.data, m->ulen, (const char *)compressed + skip, m->clen - (size_t)skip);
     if (ZSTD_isError(got) || got != m->ulen) return ST_ECORRUPT;
     b->raw.len = got;
     ST_TRY(st_block_decode_raw(b, m->min_ts));
     if (b->n != m->entries) return ST_ECORRUPT;
     if (b->n && (b->ts[0] != m->min_ts || b->ts[b->n - 1] != m->max_ts)) return ST_ECORRUPT;
     return 0;
+}
+
+int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compressed)
+{
+    if (st_crc32(0, compressed, m->clen) != m->crc) return ST_ECORRUPT;
+    return st_block_decompress(b, m, compressed);
 }
 
 static int pread_full(int fd, void *buf, size_t n, uint64_t off)
@@ -269,13 +393,27 @@ static int pread_full(int fd, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
-int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch, st_block_t *b)
+int st_block_fetch(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch)
 {
     st_buf_reset(scratch);
     ST_TRY(st_buf_reserve(scratch, m->clen));
     ST_TRY(pread_full(fd, scratch->data, m->clen, base + m->offset));
     scratch->len = m->clen;
-    return st_block_load(b, m, scratch->data);
+    if (st_crc32(0, scratch->data, m->clen) != m->crc) return ST_ECORRUPT;
+    return 0;
+}
+
+int st_block_empty(st_block_t *b)
+{
+    st_buf_reset(&b->raw);
+    ST_TRY(st_buf_append(&b->raw, "\0\0", 2)); /* n = 0, flags = 0 */
+    return st_block_decode_raw(b, 0);
+}
+
+int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch, st_block_t *b)
+{
+    ST_TRY(st_block_fetch(fd, base, m, scratch));
+    return st_block_decompress(b, m, scratch->data);
 }
 
 /* ---- writer -------------------------------------------------------------------------------------- */
@@ -294,6 +432,7 @@ struct st_chunk_writer {
     uint64_t entries, raw_bytes;
     int64_t min_ts, max_ts;
     int failed;    /* sticky error */
+    bool no_filters; /* st_chunk_writer_set_filters(false) */
     st_buf_t cbuf; /* compression output */
     st_buf_t rawbuf;
 };
@@ -420,8 +559,9 @@ st_str_t st_chunk_writer_bytes(const st_chunk_writer_t *w)
     return st_str(w->mem.data ? w->mem.data : "", w->mem.len);
 }
 
+/* Appends one block: the filter of e (when given), then raw compressed. */
 static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint32_t entries, int64_t min_ts,
-                          int64_t max_ts)
+                          int64_t max_ts, const st_entry_t *e)
 {
     if (w->failed) return ST_EBADSTATE;
     if (n > MAX_BLOCK_ULEN) return ST_ELIMIT;
@@ -434,11 +574,15 @@ static int writer_add_raw(st_chunk_writer_t *w, const void *raw, size_t n, uint3
     }
     size_t bound = ZSTD_compressBound(n);
     st_buf_reset(&w->cbuf);
+    if (e) ST_TRY(bf_build(e, entries, &w->cbuf));
+    size_t flen = w->cbuf.len;
     ST_TRY(st_buf_reserve(&w->cbuf, bound));
     ZSTD_CCtx *c = st_zstd_cctx();
     if (c == NULL) return -ENOMEM;
-    size_t clen = ZSTD_compressCCtx(c, w->cbuf.data, bound, raw, n, w->level);
-    if (ZSTD_isError(clen)) return -EIO;
+    size_t zlen = ZSTD_compressCCtx(c, w->cbuf.data + flen, bound, raw, n, w->level);
+    if (ZSTD_isError(zlen)) return -EIO;
+    size_t clen = flen + zlen;
+    if (clen > UINT32_MAX) return ST_ELIMIT;
     st_block_meta_t *m = &w->blocks[w->nblocks];
     m->offset = w->off;
     m->clen = (uint32_t)clen;
@@ -460,6 +604,11 @@ void st_chunk_writer_set_level(st_chunk_writer_t *w, int zstd_level)
     w->level = zstd_level;
 }
 
+void st_chunk_writer_set_filters(st_chunk_writer_t *w, bool on)
+{
+    w->no_filters = !on;
+}
+
 int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n)
 {
     if (n == 0) return 0;
@@ -468,7 +617,8 @@ int st_chunk_writer_add(st_chunk_writer_t *w, const st_entry_t *e, size_t n)
     ST_TRY(st_block_encode(e, n, &w->rawbuf));
     uint64_t raw = 0;
     for (size_t i = 0; i < n; i++) raw += e[i].line.n + e[i].md.n;
-    int rc = writer_add_raw(w, w->rawbuf.data, w->rawbuf.len, (uint32_t)n, e[0].ts, e[n - 1].ts);
+    int rc = writer_add_raw(w, w->rawbuf.data, w->rawbuf.len, (uint32_t)n, e[0].ts, e[n - 1].ts,
+                            w->no_filters ? NULL : e);
     if (rc == 0) w->raw_bytes += raw;
     return rc;
 }

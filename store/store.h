@@ -121,6 +121,8 @@ uint64_t st_chunk_writer_size(const st_chunk_writer_t *w);
 const st_block_meta_t *st_chunk_writer_blocks(const st_chunk_writer_t *w, uint32_t *n);
 /* Writes the footer and tail, fsyncs. *crc gets the CRC-32 of the whole chunk, *size its length. */
 int st_chunk_writer_finish(st_chunk_writer_t *w, uint32_t *crc, uint64_t *size);
+/* Whether blocks get a trigram filter (default on; ingester.block_filters). */
+void st_chunk_writer_set_filters(st_chunk_writer_t *w, bool on);
 /* Frees the writer (an unfinished chunk's partial file stays for the caller to delete). NULL-safe. */
 void st_chunk_writer_free(st_chunk_writer_t *w);
 
@@ -130,11 +132,25 @@ void st_chunk_writer_free(st_chunk_writer_t *w);
 int st_chunk_parse(const void *p, size_t n, st_chunk_info_t *out);
 /* Reads header + footer from a file region [off, off+len) (len 0 = to the end of file). */
 int st_chunk_read_info(int fd, uint64_t off, uint64_t len, st_chunk_info_t *out);
-/* Verifies and decompresses one block from compressed bytes into b. */
+/* A block's stored bytes (m->clen of them at m->offset) are an optional trigram filter of its lines
+ * followed by one zstd frame (docs/formats.md). */
+
+/* Verifies (CRC) and decompresses one block from its stored bytes into b. */
 int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compressed);
-/* Reads (pread at base + m->offset), verifies and decompresses one block. scratch holds the
- * compressed bytes. */
+/* Reads (pread at base + m->offset) and verifies one block's stored bytes into scratch. */
+int st_block_fetch(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch);
+/* Decompresses stored bytes already verified by st_block_fetch. */
+int st_block_decompress(st_block_t *b, const st_block_meta_t *m, const void *compressed);
+/* st_block_fetch then st_block_decompress. */
 int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch, st_block_t *b);
+/* False only when the block's filter proves that no line of the block contains needle (case
+ * sensitive); true for blocks without a filter and needles shorter than 3 bytes. n is m->clen. */
+bool st_block_may_contain(const void *stored, size_t n, const char *needle, size_t nlen);
+/* Makes b a valid block of no entries (for a block skipped by its filter). */
+int st_block_empty(st_block_t *b);
+/* 1 with the filter's size and the fraction of its bits set, 0 when the block has none, or
+ * ST_ECORRUPT. */
+int st_block_filter_info(const void *stored, size_t n, uint32_t *bits, double *fill);
 
 /* Verifies every block checksum and the footer of a chunk file region; returns 0 or ST_ECORRUPT. */
 int st_chunk_verify(int fd, uint64_t off, uint64_t len);

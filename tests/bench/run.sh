@@ -76,7 +76,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$BIN" serve -common.path_prefix="$WORK/data" -server.http_listen_port="$PORT" -server.log_level=warn \
   -limits_config.max_query_length=0s -limits_config.ingestion_rate_mb=10000 \
   -limits_config.ingestion_burst_size_mb=10000 -limits_config.per_stream_rate_limit=10GB \
-  -limits_config.per_stream_rate_limit_burst=10GB 2>"$WORK/strata.log" &
+  -limits_config.per_stream_rate_limit_burst=10GB ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null || { cat "$WORK/strata.log"; exit 1; }

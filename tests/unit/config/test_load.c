@@ -67,6 +67,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.ingester.chunk_target_size, 1572864);
     assert_string_equal(c.ingester.chunk_encoding, "zstd");
     assert_int_equal(c.ingester.zstd_level, 4);
+    assert_true(c.ingester.block_filters);
     assert_true(c.ingester.max_chunk_age_ns == 2 * HOUR);
     assert_true(c.ingester.chunk_idle_period_ns == 30 * MIN);
     assert_true(c.ingester.flush_check_period_ns == 30 * SEC);
@@ -183,6 +184,7 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "  chunk_target_size: 2MiB\n"
                                 "  chunk_encoding: zstd\n"
                                 "  zstd_level: 9\n"
+                                "  block_filters: false\n"
                                 "  max_chunk_age: 1.5h\n"
                                 "  chunk_idle_period: 15m\n"
                                 "  flush_check_period: 10s\n"
@@ -271,7 +273,8 @@ static void test_full_file(void **state)
     assert_int_equal(c.distributor.max_recv_msg_size, 50u << 20);
     assert_int_equal(c.distributor.max_decompressed_size, 1u << 30);
     assert_int_equal(c.ingester.chunk_block_size, 131072);
-    assert_int_equal(c.ingester.chunk_target_size, 2u << 20);
+    assert_int_equal(c.ingester.zstd_level, 9);
+    assert_false(c.ingester.block_filters);
     assert_int_equal(c.ingester.zstd_level, 9);
     assert_true(c.ingester.max_chunk_age_ns == 90 * MIN);
     assert_true(c.ingester.chunk_idle_period_ns == 15 * MIN);

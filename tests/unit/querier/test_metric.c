@@ -160,7 +160,7 @@ static int setup(void **state)
                             .chunks_dir = env.chunks,
                             .block_size = 1024, /* ~100 entries per block of {app="r"}: many blocks */
                             .target_size = 1 << 20,
-                            .zstd_level = 3,
+                            .zstd_level = 3, .block_filters = true,
                             .max_chunk_age_ns = 3600 * ST_NS_PER_SEC,
                             .idle_period_ns = 3600 * ST_NS_PER_SEC,
                             .flush_check_period_ns = 3600 * ST_NS_PER_SEC,

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "store/store.h"
 
 #include <fcntl.h>
@@ -204,12 +205,92 @@ static void test_timestamps_are_compact(void **state)
     free(e);
 }
 
+/* A block's trigram filter never rejects a string one of its lines contains (every substring of
+ * every line, random lines), rejects a long absent string, and blocks without a filter (older
+ * chunks, or filters off) still load and never reject. Corrupt filter headers fail the load. */
+static void test_block_filters(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static const char *words[] = {"error", "connection", "refused", "GET", "/api/v1/users", "user=", "took",
+                                  "ms", "blk_", "INFO", "WARN", "session", "opened", "for", "ünïcode", "\"\\"};
+    char *lines[N];
+    st_entry_t e[N];
+    uint64_t seed = 42;
+    for (int i = 0; i < N; i++) {
+        char buf[256];
+        size_t n = 0;
+        for (int k = 0; k < 8; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%llu ", words[(seed >> 33) % 16],
+                                  (unsigned long long)((seed >> 20) % 1000));
+        }
+        lines[i] = strdup(buf);
+        e[i] = (st_entry_t){1000 + i, st_str(lines[i], n), ST_STR("")};
+    }
+    for (int filters = 0; filters <= 1; filters++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/f%d.chunk", dir, filters);
+        st_chunk_writer_t *w;
+        assert_int_equal(st_chunk_writer_open(path, "t", ST_STR("{a=\"b\"}"), 1, 3, &w), 0);
+        if (!filters) st_chunk_writer_set_filters(w, false);
+        assert_int_equal(st_chunk_writer_add(w, e, N), 0);
+        uint32_t crc;
+        uint64_t size;
+        assert_int_equal(st_chunk_writer_finish(w, &crc, &size), 0);
+        st_chunk_writer_free(w);
+        int fd = open(path, O_RDONLY);
+        st_chunk_info_t ci;
+        assert_int_equal(st_chunk_read_info(fd, 0, 0, &ci), 0);
+        st_buf_t scratch = ST_BUF_INIT;
+        st_block_t b = {0};
+        assert_int_equal(st_block_fetch(fd, 0, &ci.blocks[0], &scratch), 0);
+        uint32_t bits = 0;
+        double fill = 0;
+        assert_int_equal(st_block_filter_info(scratch.data, scratch.len, &bits, &fill), filters);
+        if (filters) assert_true(bits >= 256 && bits <= 2048 && fill > 0 && fill <= 0.7);
+        for (int i = 0; i < N; i++)
+            for (size_t a = 0; a < e[i].line.n; a++)
+                for (size_t len = 1; a + len <= e[i].line.n && len <= 24; len++)
+                    if (!st_block_may_contain(scratch.data, scratch.len, e[i].line.p + a, len))
+                        fail_msg("rejects \"%.*s\"", (int)len, e[i].line.p + a);
+        bool rejected = !st_block_may_contain(scratch.data, scratch.len, "NO_SUCH_STRING_ANYWHERE", 23);
+        assert_int_equal(rejected, filters);
+        assert_true(st_block_may_contain(scratch.data, scratch.len, "zz", 2)); /* too short to tell */
+        assert_int_equal(st_block_decompress(&b, &ci.blocks[0], scratch.data), 0);
+        assert_int_equal(b.n, N);
+        assert_memory_equal(st_block_entry(&b, 7).line.p, lines[7], e[7].line.n);
+        if (filters) {
+            /* a filter header claiming more bits than the block holds is corruption, not a crash */
+            st_block_meta_t m = ci.blocks[0];
+            uint8_t *p = (uint8_t *)scratch.data;
+            p[3] = 40;
+            m.crc = st_crc32(0, p, m.clen);
+            assert_int_equal(st_block_load(&b, &m, p), ST_ECORRUPT);
+            assert_true(st_block_may_contain(p, m.clen, "NO_SUCH_STRING_ANYWHERE", 23));
+            p[3] = 11;
+            m.clen = 100; /* truncated inside the filter */
+            m.crc = st_crc32(0, p, m.clen);
+            assert_int_equal(st_block_load(&b, &m, p), ST_ECORRUPT);
+        }
+        assert_int_equal(st_block_empty(&b), 0);
+        assert_int_equal(b.n, 0);
+        assert_int_equal(b.line_off[0], 0);
+        st_block_free(&b);
+        st_buf_free(&scratch);
+        st_chunk_info_free(&ci);
+        close(fd);
+    }
+    for (int i = 0; i < N; i++) free(lines[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_roundtrip),       cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_chunk_file),            cmocka_unit_test(test_chunk_in_pack),
         cmocka_unit_test(test_corruption_detected),   cmocka_unit_test(test_timestamps_are_compact),
+        cmocka_unit_test(test_block_filters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
