@@ -67,6 +67,7 @@ typedef struct run {
     st_buf_t scratch;
     bool forward;
     bool has_lit;
+    bool lit_only;       /* st_pipeline_literal_only: a line marked by the prefilter passes the line filters */
     st_str_t lit;
     st_finder_t finder;
     bool has_vlit;       /* st_pipeline_value_literal */
@@ -156,7 +157,7 @@ static bool cursor_next(run_t *r, cursor_t *c)
         }
         if (c->use_hit && !c->hit[i]) continue;
         if (!c->full_hit) {
-            if (!st_pipeline_keep_line(r->pl, e.line)) continue;
+            if (!(c->use_hit && r->lit_only) && !st_pipeline_keep_line(r->pl, e.line)) continue;
             if (r->full) {
                 int rc = st_pipeline_test_kept(r->pl, e.ts, e.line, &r->sel.streams[c->stream].labels, e.md);
                 if (rc < 0) {
@@ -755,6 +756,7 @@ int st_exec_log_query(st_querier_t *q, const st_query_t *req, const st_logql_exp
     if (rc < 0) return st_qerr(err, 500, rc, "%s", st_strerror(rc));
     r.has_lit = st_pipeline_required_literal(r.pl, &r.lit);
     if (r.has_lit) st_finder_init(&r.finder, r.lit.p, r.lit.n);
+    r.lit_only = r.has_lit && st_pipeline_literal_only(r.pl);
     r.has_vlit = st_pipeline_value_literal(r.pl, &r.vname, &r.vlit);
     if (r.has_vlit) st_finder_init(&r.vfinder, r.vlit.p, r.vlit.n);
     r.npf = (size_t)(2 * st_querier_threads(q) + 2);

@@ -79,6 +79,7 @@ typedef struct rjob {
     st_pipeline_t *pl; /* compiled once; worker 0 uses it, the others clones */
     bool line_only;
     bool has_lit;
+    bool lit_only; /* st_pipeline_literal_only: a line marked by the prefilter passes the line filters */
     st_str_t lit;
     st_finder_t finder;
     qsel_t sel;
@@ -572,7 +573,7 @@ static int process_block_counts(rworker_t *w, const qblock_t *b, bool use_hit)
     for (uint32_t i = a; i < z; i++) {
         if (use_hit && !w->hit[i]) continue;
         st_str_t line = st_str(blk->lines + blk->line_off[i], blk->line_off[i + 1] - blk->line_off[i]);
-        if (!st_pipeline_keep_line(w->pl, line)) continue;
+        if (!(use_hit && j->lit_only) && !st_pipeline_keep_line(w->pl, line)) continue;
         int64_t ts = blk->ts[i];
         uint32_t si = stream_si;
         if (blk->md_off && blk->md_off[i + 1] > blk->md_off[i]) {
@@ -644,7 +645,7 @@ static int process_block(rworker_t *w, const qblock_t *b)
         double v;
         int rc;
         if (fast) {
-            if (!st_pipeline_keep_line(w->pl, e.line)) continue;
+            if (!(use_hit && j->lit_only) && !st_pipeline_keep_line(w->pl, e.line)) continue;
             if (e.md.n == 0)
                 ST_TRY(stream_series(w, b->stream, &si));
             else
@@ -654,7 +655,7 @@ static int process_block(rworker_t *w, const qblock_t *b)
         } else {
             /* the line filters in front of the first stage that changes labels or the line reject
              * most entries cheaply; the rest of the pipeline runs only on what they keep */
-            if (!st_pipeline_keep_line(w->pl, e.line)) continue;
+            if (!(use_hit && j->lit_only) && !st_pipeline_keep_line(w->pl, e.line)) continue;
             st_pipeline_result_t r;
             ST_TRY(st_pipeline_run_kept(w->pl, e.ts, e.line, stream, e.md, &r));
             if (!r.keep) continue;
@@ -1170,6 +1171,7 @@ int st_metric_range(st_mctx_t *c, const st_logql_expr_t *e, const st_logql_group
     j->line_only = st_pipeline_line_only(j->pl);
     j->has_lit = j->line_only && st_pipeline_required_literal(j->pl, &j->lit);
     if (j->has_lit) st_finder_init(&j->finder, j->lit.p, j->lit.n);
+    j->lit_only = j->has_lit && st_pipeline_literal_only(j->pl);
     if ((rc = st_qsel_build(c->q, c->tenant, &lr->selector, j->from + 1, j->through, true, &j->sel,
                             &c->stats)) < 0) {
         rc = st_qerr(c->err, 500, rc, "selecting streams: %s", st_strerror(rc));

@@ -34,6 +34,10 @@ bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line);
 /* The literal every kept line must contain (first positive single-literal |= stage), if any:
  * lets a scan search a whole block's text at once. */
 bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit);
+/* True when the pipeline's line filters are exactly one |= "literal" (the required literal): a line
+ * passes them if and only if it contains the literal, so lines marked by st_qmark_lines need no
+ * second check. */
+bool st_pipeline_literal_only(const st_pipeline_t *p);
 /* Sets hit[i] for the entries of a decoded block whose line contains the literal (litn bytes, the
  * finder's needle), with one search over the block's contiguous text instead of one per line. */
 void st_qmark_lines(const st_finder_t *finder, size_t litn, const st_block_t *b, uint8_t *hit);

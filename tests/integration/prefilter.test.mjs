@@ -2,7 +2,8 @@
 // following name="value" filter (they lack the value). The skip must never change a result: lines
 // whose value is escaped, stream labels and structured metadata of the same name, and values built
 // from escapes. Each query runs on the heads (no prefilter) and again after a flush (prefilter on
-// chunk blocks); both must equal the expected lines.
+// chunk blocks; block trigram filters; line filters after a marked literal); both must equal the
+// expected lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Strata, request, pushJSON, queryRange } from './lib/strata.mjs';
@@ -57,6 +58,12 @@ test('value prefilter after json/logfmt never changes results', async () => {
       ['{job="pf", kind="collide"} | json | level="error"', ['level=info msg=x', '{"level":"info"}'].sort()],
       ['{job="pf", kind="collide"} | logfmt | level_extracted="info"', ['level=info msg=x']],
       ['{job="pf"} | logfmt | level="nomatch"', []],
+      // line filters on chunks: the first literal marks lines, the second filter must still drop some;
+      // a literal absent from every block (its trigram filter skips them all); one present in one block
+      ['{job="pf", kind="logfmt"} |= "level" != "info"', ['level="err\\u006fr" msg="escaped value is not unescaped by logfmt"', 'level=error msg="disk full"', 'msg="quote \\"x\\"" level=warn q="a\\"b"'].sort()],
+      ['{job="pf"} |= "disk full"', ['level=error msg="disk full"']],
+      ['{job="pf"} |= "NO_SUCH_STRING_ANYWHERE"', []],
+      ['{job="pf"} |~ "dis[k] full"', ['level=error msg="disk full"']],
       ['{job="pf", kind="logfmt"} | logfmt | user="u3"', Array.from({ length: 20 }, (_, j) => `level=info msg="ok ${3 + 10 * j}" user=u3`).sort()],
     ];
     const before = [];

@@ -755,6 +755,8 @@ static void wcli_close(wcli_t *w)
     st__ws_parser_dispose(&w->p);
 }
 
+/* Waits up to timeout_ms (generous: the wait ends as soon as v reaches want; a loaded CI host can be
+ * slow to schedule the server thread). */
 static void wait_int(atomic_int *v, int want, int timeout_ms)
 {
     int64_t end = now_ms() + timeout_ms;
@@ -796,7 +798,7 @@ static void test_live_echo_ping_close(void **state)
     assert_int_equal(ev.code, 1000);
     ev = wcli_next(&w); /* then EOF */
     assert_int_equal(ev.type, ST__WS_EV_NONE);
-    wait_int(&L.closes, 1, 2000);
+    wait_int(&L.closes, 1, 10000);
     assert_int_equal(atomic_load(&L.close_code), 1000);
     wcli_close(&w);
     st_buf_free(&f);
@@ -825,7 +827,7 @@ static void test_live_post_from_thread(void **state)
         got++;
     }
     wcli_close(&w); /* abrupt: no close frame */
-    wait_int(&L.closes, 1, 3000);
+    wait_int(&L.closes, 1, 10000);
     assert_int_equal(atomic_load(&L.close_code), ST_WS_CLOSE_ABNORMAL);
     st_buf_free(&f);
     ts_stop(t);
@@ -838,10 +840,10 @@ static void test_live_backpressure(void **state)
     ts_t *t = ts_start();
     wcli_t w;
     wcli_open(&w, t->port, "/live", 4096); /* small receive buffer, and nothing is read */
-    wait_int(&L.full_at, 4, 2000); /* refused at max_queue */
+    wait_int(&L.full_at, 4, 10000); /* refused at max_queue */
     assert_int_equal(atomic_load(&L.full_at), 4);
     /* a stalled write is cut after the write timeout (3 s) */
-    wait_int(&L.closes, 1, 8000);
+    wait_int(&L.closes, 1, 15000);
     assert_int_equal(atomic_load(&L.close_code), ST_WS_CLOSE_ABNORMAL);
     wcli_close(&w);
     ts_stop(t);
@@ -853,7 +855,7 @@ static void test_live_shutdown(void **state)
     ts_t *t = ts_start();
     wcli_t w;
     wcli_open(&w, t->port, "/live", 0);
-    wait_int(&L.accepted, 1, 2000);
+    wait_int(&L.accepted, 1, 10000);
     uv_async_send(&t->async); /* shutdown while the WebSocket is open */
     st__ws_event_t ev;
     do ev = wcli_next(&w);
@@ -865,7 +867,7 @@ static void test_live_shutdown(void **state)
     cli_send(w.fd, f.data, f.len);
     ev = wcli_next(&w);
     assert_int_equal(ev.type, ST__WS_EV_NONE); /* closed */
-    wait_int(&t->shutdown_done, 1, 3000);
+    wait_int(&t->shutdown_done, 1, 10000);
     assert_int_equal(atomic_load(&L.close_code), 1001);
     pthread_join(t->th, NULL);
     st_http_server_destroy(t->srv);
