@@ -128,6 +128,7 @@ static inline uint64_t head_uvarint(const uint8_t **pp)
 static size_t head_scan(const uint8_t *p, size_t len, int64_t *ts, int64_t from, int64_t through, st_entry_t *e,
                         size_t n)
 {
+    if (len == 0) return n; /* p may be NULL: a fully frozen head's tail */
     const uint8_t *end = p + len;
     int64_t t = *ts;
     while (p < end) {

@@ -98,6 +98,10 @@ test('kill -9 at random moments while JSON, protobuf and OTLP clients push: ever
     }
     assert.equal(await srv.stop(), 0, srv.logs);
     t.diagnostic(`seed ${seed}, kills ${kills.join(', ')} ms after the first acknowledgement; acknowledged lines: ${FORMATS.map((f) => `${f} ${acked[f].size}`).join(', ')}`);
+  } catch (e) {
+    // name the replayable seed and show what the server said (a sanitizer report, an error line)
+    e.message = `seed ${seed} kills ${kills}: ${e.message}\nserver log (last 6000 bytes):\n${srv.logs.slice(-6000)}`;
+    throw e;
   } finally {
     await srv.kill();
     srv.cleanup();

@@ -50,6 +50,10 @@ export class Strata {
     if (this.config) args.push(`-config.file=${this.config}`);
     this.proc = spawn(STRATA_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exitCode = null;
+    // keep-alive connections belong to one server process: a socket pooled before a kill -9 and
+    // reused after the restart on the same port would answer 'socket hang up'
+    this.agent?.destroy();
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     this.exited = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => {
         this.exitCode = code;
@@ -75,6 +79,7 @@ export class Strata {
     if (!this.proc || this.exitCode !== null) return this.exitCode;
     this.proc.kill('SIGTERM');
     const { code } = await this.exited;
+    this.agent?.destroy();
     return code;
   }
 
@@ -82,6 +87,7 @@ export class Strata {
     if (!this.proc || this.exitCode !== null) return;
     this.proc.kill('SIGKILL');
     await this.exited;
+    this.agent?.destroy();
   }
 
   cleanup() {
@@ -94,7 +100,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 // request(server, method, path, {body, headers}) -> {status, headers, text, json()}
 export function request(server, method, p, { body, headers = {}, agent: ag } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, method, path: p, headers, agent: ag || agent },
+    const req = http.request({ host: '127.0.0.1', port: server.port, method, path: p, headers, agent: ag || server.agent || agent },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
