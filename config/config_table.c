@@ -117,8 +117,8 @@ const st_cfg_key_t st_cfg_keys[] = {
         "zstd level of chunk blocks (Strata extension); one level lower while more than 16 MiB of sealed "
         "heads wait for the flusher, so a full-speed push does not outrun it."),
     BOOL("ingester.block_filters", ingester.block_filters, "true",
-         "Store a filter of the 3-byte substrings of each block's lines (Strata extension; at most 516 bytes "
-         "per block, ~2% of chunk bytes): line filters and regexes with a literal of 3 or more bytes skip "
+         "Store a filter of the 3-byte substrings of each block's lines (Strata extension; at most 260 bytes "
+         "per block, ~1% of chunk bytes): line filters and regexes with a literal of 3 or more bytes skip "
          "blocks without it before decompressing them."),
     DUR("ingester.max_chunk_age", ingester.max_chunk_age_ns, "2h", 1,
         "Flush a chunk this long after its first entry; out-of-order window is half of it."),

@@ -25,10 +25,11 @@
  * the bits), before its zstd frame (which starts 28 b5 2f fd, so the two cannot be confused; blocks
  * written before filters existed have none). One hash per trigram, trigrams holding a digit left
  * out. The filter is built at 2^11 bits and folded (bit i of the half-size filter = bits 2i | 2i+1)
- * while the result stays at most 70% set: at most 260 bytes, ~1% of a 256 KiB block's compressed size (the chunk
- * ratio target leaves no room for more). A typical block of logs has 200-6,000 distinct digit-free
- * trigrams; a literal of k of them passes a block without it with probability about fill^k (0.7^20 <
- * 0.1%; 0.95^20 = 36% for the most varied blocks), so a search for a rare string decompresses little. */
+ * while the result stays at most 70% set: at most 260 bytes, ~1% of a 256 KiB block's compressed
+ * size (the chunk ratio target leaves no room for more). A typical block of logs has 200-6,000
+ * distinct digit-free trigrams; a literal of k of them passes a block without it with probability
+ * about fill^k (0.7^20 < 0.1%; 0.95^20 = 36% for the most varied blocks), so a search for a rare
+ * string decompresses little. */
 #define BF_MAGIC    "STF"
 #define BF_MAX_LOG2 11u
 #define BF_MIN_LOG2 8u
