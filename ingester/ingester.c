@@ -45,7 +45,7 @@ typedef struct head {
     st_buf_t buf;
     st_buf_t z;     /* frozen: one zstd frame holding the first zraw bytes of the same layout */
     uint64_t zraw;
-    uint64_t zlines;  /* line + metadata bytes in the frozen part */
+    uint64_t zlines; /* line + metadata bytes in the frozen part */
     uint64_t saved; /* frozen line bytes - z.len: in ing->head_saved while h->bytes is in head_bytes */
     int64_t tail_base; /* timestamp the first entry of buf is relative to */
     int64_t last_ts;   /* timestamp of the last entry appended */
@@ -125,8 +125,8 @@ static inline uint64_t head_uvarint(const uint8_t **pp)
 
 /* Appends the entries of p[0..len) with from <= ts <= through to e[n..]; *ts is the timestamp the
  * first entry is relative to and becomes the last one's. Returns the new n. */
-static size_t head_scan(const uint8_t *p, size_t len, int64_t *ts, int64_t from, int64_t through, st_entry_t *e,
-                        size_t n)
+static size_t head_scan(const uint8_t *p, size_t len, int64_t *ts, int64_t from, int64_t through,
+                        st_entry_t *e, size_t n)
 {
     if (len == 0) return n; /* p may be NULL: a fully frozen head's tail */
     const uint8_t *end = p + len;
@@ -1341,7 +1341,8 @@ static int cmp_frz(const void *a, const void *b)
  * changes a head's frozen frame, so reading it here is safe). The frame is compressed into the
  * scratch buffer zs and then copied into an allocation of exactly its size: allocating the bound and
  * shrinking it left a hole of about twice the frame behind every frozen head. */
-static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs, const uint8_t *copy, frz_t *v)
+static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs, const uint8_t *copy,
+                      frz_t *v)
 {
     head_t *h = v->h;
     int64_t t = h->tail_base; /* only the flusher changes it */
@@ -1408,7 +1409,8 @@ static void freeze_heads(st_ingester_t *ing)
         }
         pthread_mutex_unlock(&ing->mu);
         for (size_t k = i; k < j; k++)
-            if (v[k].copied && freeze_one(cc, dc, &raw, &zs, (const uint8_t *)batch.data + v[k].off, &v[k]) < 0)
+            if (v[k].copied &&
+                freeze_one(cc, dc, &raw, &zs, (const uint8_t *)batch.data + v[k].off, &v[k]) < 0)
                 st_buf_free(&v[k].z);
         pthread_mutex_lock(&ing->mu);
         for (size_t k = i; k < j; k++) {

@@ -67,7 +67,7 @@ typedef struct run {
     st_buf_t scratch;
     bool forward;
     bool has_lit;
-    bool lit_only;       /* st_pipeline_literal_only: a line marked by the prefilter passes the line filters */
+    bool lit_only; /* st_pipeline_literal_only: a line the prefilter marked passes */
     st_str_t lit;
     st_finder_t finder;
     bool has_vlit;       /* st_pipeline_value_literal */
@@ -268,7 +268,8 @@ static void pf_run(st_task_t *t)
     }
     s->rc = st_block_fetch(fd, f->base, &s->b->meta, &s->scratch);
     if (!f->borrowed) close(fd);
-    if (s->rc == 0 && r->has_lit && !st_block_may_contain(s->scratch.data, s->b->meta.clen, r->lit.p, r->lit.n)) {
+    if (s->rc == 0 && r->has_lit &&
+        !st_block_may_contain(s->scratch.data, s->b->meta.clen, r->lit.p, r->lit.n)) {
         s->rc = st_block_empty(&s->blk); /* its trigram filter proves no line holds the literal */
         return;
     }

@@ -79,7 +79,7 @@ typedef struct rjob {
     st_pipeline_t *pl; /* compiled once; worker 0 uses it, the others clones */
     bool line_only;
     bool has_lit;
-    bool lit_only; /* st_pipeline_literal_only: a line marked by the prefilter passes the line filters */
+    bool lit_only; /* st_pipeline_literal_only: a line the prefilter marked passes */
     st_str_t lit;
     st_finder_t finder;
     qsel_t sel;

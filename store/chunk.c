@@ -362,7 +362,8 @@ int st_block_decompress(st_block_t *b, const st_block_meta_t *m, const void *com
     if (skip < 0) return ST_ECORRUPT;
     ZSTD_DCtx *d = st_zstd_dctx();
     if (d == NULL) return -ENOMEM;
-    size_t got = ZSTD_decompressDCtx(d, b->raw.data, m->ulen, (const char *)compressed + skip, m->clen - (size_t)skip);
+    size_t got =
+        ZSTD_decompressDCtx(d, b->raw.data, m->ulen, (const char *)compressed + skip, m->clen - (size_t)skip);
     if (ZSTD_isError(got) || got != m->ulen) return ST_ECORRUPT;
     b->raw.len = got;
     ST_TRY(st_block_decode_raw(b, m->min_ts));

@@ -82,7 +82,9 @@ static void roundtrip(const uint8_t *p, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0) return 0;
-    if (data[0] & 1) roundtrip(data + 1, size - 1);
-    else load_all(data + 1, size - 1);
+    if (data[0] & 1)
+        roundtrip(data + 1, size - 1);
+    else
+        load_all(data + 1, size - 1);
     return 0;
 }

@@ -212,8 +212,9 @@ static void test_block_filters(void **state)
 {
     (void)state;
     enum { N = 300 };
-    static const char *words[] = {"error", "connection", "refused", "GET", "/api/v1/users", "user=", "took",
-                                  "ms", "blk_", "INFO", "WARN", "session", "opened", "for", "ünïcode", "\"\\"};
+    static const char *words[] = {
+        "error", "connection", "refused", "GET",     "/api/v1/users", "user=", "took",    "ms",
+        "blk_",  "INFO",       "WARN",    "session", "opened",        "for",   "ünïcode", "\"\\"};
     char *lines[N];
     st_entry_t e[N];
     uint64_t seed = 42;
@@ -287,9 +288,9 @@ static void test_block_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_block_roundtrip),       cmocka_unit_test(test_metadata),
-        cmocka_unit_test(test_chunk_file),            cmocka_unit_test(test_chunk_in_pack),
-        cmocka_unit_test(test_corruption_detected),   cmocka_unit_test(test_timestamps_are_compact),
+        cmocka_unit_test(test_block_roundtrip),     cmocka_unit_test(test_metadata),
+        cmocka_unit_test(test_chunk_file),          cmocka_unit_test(test_chunk_in_pack),
+        cmocka_unit_test(test_corruption_detected), cmocka_unit_test(test_timestamps_are_compact),
         cmocka_unit_test(test_block_filters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
