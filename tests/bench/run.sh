@@ -3,6 +3,7 @@
 # log lines (loghub samples from ../shared/data/loghub when present, else generated; 16 jobs x 8 hosts)
 # over several connections, then flushes, measures disk use, runs warm queries, and prints the numbers
 # next to zstd -3 and ripgrep on the same raw bytes. Usage: tests/bench/run.sh [lines] [connections]
+# (STRATA_ARGS adds flags to strata serve, e.g. -ingester.block_filters=false)
 #
 # tests/bench/run.sh ingest [lines] [connections]: the ingest matrix instead: every push format (Loki
 # JSON, Loki protobuf + snappy, OTLP protobuf) at 128, 10,000 and 100,000 active streams, each on a
