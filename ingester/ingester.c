@@ -134,13 +134,11 @@ static size_t head_scan(const uint8_t *p, size_t len, int64_t *ts, int64_t from,
     while (p < end) {
         t = (int64_t)((uint64_t)t + (uint64_t)st_unzigzag(head_uvarint(&p)));
         size_t ll = (size_t)head_uvarint(&p), ml = (size_t)head_uvarint(&p);
-        if (e && t >= from && t <= through) {
+        if (t >= from && t <= through) {
             e[n].ts = t;
             e[n].line = st_str((const char *)p, ll);
             e[n].md = st_str((const char *)p + ll, ml);
             n++;
-        } else if (!e) {
-            n += ll + ml; /* counting line bytes */
         }
         p += ll + ml;
     }
@@ -1345,9 +1343,6 @@ static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs,
                       frz_t *v)
 {
     head_t *h = v->h;
-    int64_t t = h->tail_base; /* only the flusher changes it */
-    v->copy_lines = head_scan(copy, v->len, &t, 0, 0, NULL, 0);
-    v->copy_last = t;
     raw->len = 0;
     ST_TRY(st_buf_reserve(raw, h->zraw + v->len));
     if (h->zraw) {
@@ -1406,6 +1401,8 @@ static void freeze_heads(st_ingester_t *ing)
             v[j].copied = true;
             v[j].len = h->buf.len;
             v[j].n = h->n - h->zn;
+            v[j].copy_lines = h->bytes - h->zlines; /* the tail holds every entry not frozen */
+            v[j].copy_last = h->last_ts;            /* and the last one appended */
         }
         pthread_mutex_unlock(&ing->mu);
         for (size_t k = i; k < j; k++)

@@ -925,7 +925,7 @@ static int erase_request(lc_run_t *r, delreq_t *q)
     refs_t s3 = {0};
     for (size_t i = 0; i < t.n; i++)
         if (t.v[i].loc.kind == ST_LOC_S3 && ref_cb(&s3, &t.v[i]) < 0) rc = -ENOMEM;
-    if (s3.n > 1) st_qsort(s3.v, s3.n, sizeof *s3.v, cmp_ref_key);
+    st_qsort(s3.v, s3.n, sizeof *s3.v, cmp_ref_key);
     for (size_t i = 0; rc == 0 && i < s3.n;) {
         size_t j = i;
         while (j < s3.n && strcmp(s3.v[j].loc.path, s3.v[i].loc.path) == 0) j++;

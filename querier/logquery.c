@@ -266,14 +266,13 @@ static void pf_run(st_task_t *t)
         s->rc = -errno;
         return;
     }
-    s->rc = st_block_fetch(fd, f->base, &s->b->meta, &s->scratch);
+    s->rc = st_block_read_for(fd, f->base, &s->b->meta, r->has_lit ? r->lit.p : NULL, r->lit.n, &s->scratch,
+                              &s->blk);
     if (!f->borrowed) close(fd);
-    if (s->rc == 0 && r->has_lit &&
-        !st_block_may_contain(s->scratch.data, s->b->meta.clen, r->lit.p, r->lit.n)) {
-        s->rc = st_block_empty(&s->blk); /* its trigram filter proves no line holds the literal */
+    if (s->rc == 1) { /* its trigram filter proves no line holds the literal */
+        s->rc = 0;
         return;
     }
-    if (s->rc == 0) s->rc = st_block_decompress(&s->blk, &s->b->meta, s->scratch.data);
     if (s->rc == 0) s->rc = st_qsel_filter_block(&r->sel, s->b->stream, &s->blk);
     if (s->rc == 0 && r->has_lit && (s->rc = prefilter(r, &s->blk, &s->hit, &s->hitcap)) == 0) s->use_hit = true;
     if (s->rc == 0 && r->full && s->pl != NULL) s->rc = fullfilter(r, s);

@@ -485,13 +485,13 @@ static int read_block(rworker_t *w, const qblock_t *b)
         }
         fd = w->fd;
     }
-    ST_TRY(st_block_fetch(fd, f->base, &b->meta, &w->scratch));
-    if (j->has_lit && !st_block_may_contain(w->scratch.data, b->meta.clen, j->lit.p, j->lit.n)) {
-        /* the block's trigram filter proves no line holds the required literal: no sample */
+    int rc = st_block_read_for(fd, f->base, &b->meta, j->has_lit ? j->lit.p : NULL, j->lit.n, &w->scratch,
+                               &w->blk);
+    if (rc < 0) return rc;
+    if (rc == 1) { /* the block's trigram filter proves no line holds the required literal: no sample */
         w->stats.compressed_bytes += b->meta.clen;
-        return st_block_empty(&w->blk);
+        return 0;
     }
-    ST_TRY(st_block_decompress(&w->blk, &b->meta, w->scratch.data));
     ST_TRY(st_qsel_filter_block(&j->sel, b->stream, &w->blk));
     w->stats.compressed_bytes += b->meta.clen;
     w->stats.decompressed_lines += w->blk.n;

@@ -418,6 +418,17 @@ int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scr
     return st_block_decompress(b, m, scratch->data);
 }
 
+int st_block_read_for(int fd, uint64_t base, const st_block_meta_t *m, const char *needle, size_t nlen,
+                      st_buf_t *scratch, st_block_t *b)
+{
+    ST_TRY(st_block_fetch(fd, base, m, scratch));
+    if (needle && !st_block_may_contain(scratch->data, m->clen, needle, nlen)) {
+        ST_TRY(st_block_empty(b));
+        return 1;
+    }
+    return st_block_decompress(b, m, scratch->data);
+}
+
 /* ---- writer -------------------------------------------------------------------------------------- */
 
 struct st_chunk_writer {

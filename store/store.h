@@ -143,6 +143,11 @@ int st_block_fetch(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *sc
 int st_block_decompress(st_block_t *b, const st_block_meta_t *m, const void *compressed);
 /* st_block_fetch then st_block_decompress. */
 int st_block_read(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *scratch, st_block_t *b);
+/* st_block_read for a scan whose every kept line must contain needle (NULL: none): when the
+ * block's filter proves that no line does, b becomes a block of no entries without being
+ * decompressed and 1 is returned; otherwise as st_block_read. */
+int st_block_read_for(int fd, uint64_t base, const st_block_meta_t *m, const char *needle, size_t nlen,
+                      st_buf_t *scratch, st_block_t *b);
 /* False only when the block's filter proves that no line of the block contains needle (case
  * sensitive); true for blocks without a filter and needles shorter than 3 bytes. n is m->clen. */
 bool st_block_may_contain(const void *stored, size_t n, const char *needle, size_t nlen);
