@@ -1033,9 +1033,8 @@ bool st_pipeline_required_literal(const st_pipeline_t *p, st_str_t *lit)
 
 bool st_pipeline_literal_only(const st_pipeline_t *p)
 {
-    if (p->nst == 0 || p->st[0].kind != PS_LINE || p->st[0].nf != 1) return false;
-    const lfilter_t *f = &p->st[0].f[0];
-    return !f->negate && f->n == 1 && f->alts[0].kind == ALT_LIT && f->alts[0].lit.n > 0;
+    st_str_t lit; /* the required literal of a |= (not of a regex), and no other line filter */
+    return st_pipeline_required_literal(p, &lit) && p->st[0].nf == 1 && p->st[0].f[0].alts[0].kind == ALT_LIT;
 }
 
 bool st_pipeline_keep_line(st_pipeline_t *p, st_str_t line)
