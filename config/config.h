@@ -81,6 +81,8 @@ typedef struct {
         } wal;
         size_t memory_budget;      /* strata: 1GiB of heads + in-flight push bodies (0 = none) */
         size_t head_memory_target; /* strata: above this, live heads are compressed, then the oldest streams close early (0 = off) */
+        bool head_spill;           /* strata: true: compressed head frames in spill files, not on the heap */
+        size_t head_spill_segment_size; /* strata: 64MiB per spill file */
     } ingester;
 
     struct {

@@ -139,10 +139,16 @@ const st_cfg_key_t st_cfg_keys[] = {
     BYTES("ingester.memory_budget", ingester.memory_budget, "1GiB", 0,
           "Uncompressed bytes all heads plus in-flight push bodies may hold; above it pushes get 503 and retry "
           "(Strata extension; 0 = no limit)."),
-    BYTES("ingester.head_memory_target", ingester.head_memory_target, "256MiB", 0,
+    BYTES("ingester.head_memory_target", ingester.head_memory_target, "48MiB", 0,
           "Head bytes in memory above which live heads not written lately are zstd-compressed in memory, and if "
           "that is not enough the streams written longest ago close their chunks early (small chunks), so very "
           "many small streams stay far below memory_budget (Strata extension; 0 = off)."),
+    BOOL("ingester.head_spill", ingester.head_spill, "true",
+         "Keep the compressed frames of frozen heads in files under <chunks directory>/.spill (the kernel's page "
+         "cache) instead of the process' memory; they are a cache of what the WAL holds, removed at start-up "
+         "(Strata extension)."),
+    BYTES("ingester.head_spill_segment_size", ingester.head_spill_segment_size, "64MiB", 4096,
+          "Bytes per head spill file; files mostly holding released frames are compacted (Strata extension)."),
 
     STR("storage_config.filesystem.directory", storage_config.filesystem.directory, "", 0, NULL,
         "Chunk directory (empty: <common.path_prefix>/chunks)."),

@@ -5,7 +5,9 @@
  * (chunk writers are flusher-only) and takes mu only to publish results. Sealed heads are immutable
  * and reference-counted so snapshots can share them without copying. Live heads may be frozen by the
  * flusher (their older bytes zstd-compressed in memory) when heads hold more than head_memory_target;
- * only the flusher freezes, so it can read a head's frozen frame outside mu. */
+ * only the flusher freezes, so it can read a head's frozen frame outside mu. With ingester.head_spill the
+ * frozen frames are kept in spill files (spill.h) instead of on the heap; a frame is read and
+ * released under mu or on the flusher thread, like the in-memory frame. */
 #include "ingester/ingester.h"
 
 #include "audit/audit.h"
@@ -16,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "ingester/spill.h"
 #include "ingester/wal.h"
 
 #include <dirent.h>
@@ -43,7 +46,8 @@ typedef struct head {
      * few lines each the headers were a tenth of the heads). The first entry of the frozen part is
      * relative to 0, the first of buf to tail_base: the frozen part's last timestamp. */
     st_buf_t buf;
-    st_buf_t z;     /* frozen: one zstd frame holding the first zraw bytes of the same layout */
+    st_buf_t z;        /* frozen: one zstd frame holding the first zraw bytes of the same layout, */
+    st_spill_ref_t zs; /* or that frame in a spill file (z empty) */
     uint64_t zraw;
     uint64_t zlines; /* line + metadata bytes in the frozen part */
     uint64_t saved; /* frozen line bytes - z.len: in ing->head_saved while h->bytes is in head_bytes */
@@ -73,6 +77,7 @@ static void head_unref(head_t *h)
     if (h && atomic_fetch_sub(&h->refs, 1) == 1) {
         st_buf_free(&h->buf);
         st_buf_free(&h->z);
+        st_spill_release(&h->zs);
         free(h);
     }
 }
@@ -146,6 +151,24 @@ static size_t head_scan(const uint8_t *p, size_t len, int64_t *ts, int64_t from,
     return n;
 }
 
+/* Decompresses the head's frozen frame (h->zraw bytes) into raw: from memory, or read from its spill
+ * file into tmp first. Returns 0, -EIO (a frame that does not decompress to its size: a spill file
+ * damaged on disk, or memory corruption) or a read error. */
+static int head_unfreeze(const head_t *h, ZSTD_DCtx *dc, st_buf_t *tmp, uint8_t *raw)
+{
+    const char *z = h->z.data;
+    size_t zn = h->z.len;
+    if (h->zs.seg) {
+        tmp->len = 0;
+        ST_TRY(st_buf_reserve(tmp, h->zs.len));
+        ST_TRY(st_spill_read(h->zs, tmp->data));
+        z = tmp->data;
+        zn = h->zs.len;
+    }
+    size_t got = dc ? ZSTD_decompressDCtx(dc, raw, h->zraw, z, zn) : 0;
+    return dc == NULL || ZSTD_isError(got) || got != h->zraw ? -EIO : 0;
+}
+
 /* Builds a time-sorted array of views into the head's bytes (stable for equal timestamps). A frozen
  * part is decompressed into the same allocation, after the array: one free() releases both. */
 static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry_t **out, size_t *nout)
@@ -156,11 +179,12 @@ static int head_entries(const head_t *h, int64_t from, int64_t through, st_entry
     size_t n = 0;
     if (h->zraw) {
         uint8_t *raw = (uint8_t *)e + arr;
-        ZSTD_DCtx *dc = st_zstd_dctx();
-        size_t got = dc ? ZSTD_decompressDCtx(dc, raw, h->zraw, h->z.data, h->z.len) : 0;
-        if (dc == NULL || ZSTD_isError(got) || got != h->zraw) {
+        st_buf_t tmp = ST_BUF_INIT;
+        int rc = head_unfreeze(h, st_zstd_dctx(), &tmp, raw);
+        st_buf_free(&tmp);
+        if (rc < 0) {
             free(e);
-            return -EIO; /* our own frame in memory: cannot happen short of memory corruption */
+            return rc;
         }
         int64_t t = 0;
         n = head_scan(raw, h->zraw, &t, from, through, e, n);
@@ -253,11 +277,13 @@ struct st_ingester {
     size_t tabcap, nstreams;
     tenant_t *tenants;
     st_wal_t *wal;
+    st_spill_t *spill; /* frozen head frames (NULL: ingester.head_spill off, frames on the heap) */
     _Atomic bool replaying;
     _Atomic uint64_t head_bytes;
     _Atomic uint64_t head_saved; /* bytes of head_bytes not resident: frozen heads' compression savings */
     _Atomic uint64_t sealed_bytes; /* line bytes of sealed heads waiting for the flusher */
     _Atomic bool mem_signaled; /* the flusher was woken for head memory (reset by each cycle) */
+    _Atomic uint64_t freezes;  /* heads frozen (st_ingester_stats) */
     /* flusher */
     pthread_t flusher;
     bool flusher_running;
@@ -1320,35 +1346,43 @@ typedef struct {
     uint32_t n;    /* entries in the copy */
     size_t off;    /* the tail, copied under mu into the batch buffer at off (len bytes); */
     bool copied;
-    st_buf_t z;    /* the new frame */
+    st_buf_t z;        /* the new frame, */
+    st_spill_ref_t zs; /* or where it was spilled */
     uint64_t zraw;
     int64_t copy_last;   /* timestamp of the copy's last entry */
     uint64_t copy_lines; /* line + metadata bytes in the copy */
 } frz_t;
 
-#define FREEZE_MIN_TAIL 256        /* a tail shorter than this is not worth a new frame */
-#define FREEZE_BATCH    (4u << 20) /* tail bytes copied per lock hold */
+/* A tail shorter than this is not worth a new frame in memory; spilled, any tail is worth it */
+#define FREEZE_MIN_TAIL         256
+#define FREEZE_MIN_TAIL_SPILLED 64
+#define FREEZE_BATCH            (4u << 20) /* tail bytes copied per lock hold, */
+#define FREEZE_BATCH_N          4096       /* and heads */
+
+typedef struct {
+    stream_t *s;
+    head_t *h;
+    int64_t last;
+} frz_cand_t;
 
 static int cmp_frz(const void *a, const void *b)
 {
-    int64_t x = ((const frz_t *)a)->last, y = ((const frz_t *)b)->last;
+    int64_t x = ((const frz_cand_t *)a)->last, y = ((const frz_cand_t *)b)->last;
     return x < y ? -1 : x > y;
 }
 
 /* Compresses v->h's frozen part and the copied tail into one frame (outside mu: only the flusher
  * changes a head's frozen frame, so reading it here is safe). The frame is compressed into the
- * scratch buffer zs and then copied into an allocation of exactly its size: allocating the bound and
- * shrinking it left a hole of about twice the frame behind every frozen head. */
-static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs, const uint8_t *copy,
-                      frz_t *v)
+ * scratch buffer zs and then written to the spill files, or (spill off or failing) copied into an
+ * allocation of exactly its size: allocating the bound and shrinking it left a hole of about twice
+ * the frame behind every frozen head. */
+static int freeze_one(st_ingester_t *ing, ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs,
+                      st_buf_t *tmp, const uint8_t *copy, frz_t *v)
 {
     head_t *h = v->h;
     raw->len = 0;
     ST_TRY(st_buf_reserve(raw, h->zraw + v->len));
-    if (h->zraw) {
-        size_t got = ZSTD_decompressDCtx(dc, raw->data, h->zraw, h->z.data, h->z.len);
-        if (ZSTD_isError(got) || got != h->zraw) return -EIO;
-    }
+    if (h->zraw) ST_TRY(head_unfreeze(h, dc, tmp, (uint8_t *)raw->data));
     memcpy(raw->data + h->zraw, copy, v->len);
     raw->len = h->zraw + v->len;
     size_t bound = ZSTD_compressBound(raw->len);
@@ -1356,63 +1390,73 @@ static int freeze_one(ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t *raw, st_buf_t *zs,
     ST_TRY(st_buf_reserve(zs, bound));
     size_t zn = ZSTD_compressCCtx(cc, zs->data, bound, raw->data, raw->len, 1);
     if (ZSTD_isError(zn)) return -EIO;
+    v->zraw = raw->len;
+    if (ing->spill && st_spill_write(ing->spill, zs->data, zn, &v->zs) == 0) return 0;
     if ((v->z.data = malloc(zn ? zn : 1)) == NULL) return -ENOMEM;
     memcpy(v->z.data, zs->data, zn);
     v->z.len = zn;
     v->z.cap = zn ? zn : 1;
-    v->zraw = raw->len;
     return 0;
 }
 
 /* Heads holding more than ingester.head_memory_target (very many streams, each with a little data,
  * so no head fills a block): the older bytes of live heads are zstd-compressed in memory, streams
  * written longest ago first, until the resident head bytes are under three quarters of the target.
- * Queries and block writes decompress them (head_entries). Flusher thread; takes mu in batches. */
-static void freeze_heads(st_ingester_t *ing)
+ * Queries and block writes decompress them (head_entries). Flusher thread; takes mu in batches.
+ * Returns false when every candidate was frozen and the heads are still above the target (then
+ * closing chunks early is what is left), true otherwise. */
+static bool freeze_heads(st_ingester_t *ing)
 {
     uint64_t target = ing->o.head_memory_target;
-    if (target == 0 || head_resident(ing) <= target) return;
+    if (target == 0 || head_resident(ing) <= target) return true;
+    size_t min_tail = ing->spill ? FREEZE_MIN_TAIL_SPILLED : FREEZE_MIN_TAIL;
     pthread_mutex_lock(&ing->mu);
-    frz_t *v = calloc(ing->nstreams ? ing->nstreams : 1, sizeof *v);
+    frz_cand_t *c = malloc((ing->nstreams ? ing->nstreams : 1) * sizeof *c); /* 24 bytes a stream */
     size_t n = 0;
-    for (size_t b = 0; v && b < ing->tabcap; b++)
+    for (size_t b = 0; c && b < ing->tabcap; b++)
         for (stream_t *s = ing->tab[b]; s; s = s->next)
-            if (s->head && s->head->buf.len >= FREEZE_MIN_TAIL && n < ing->nstreams)
-                v[n++] = (frz_t){.s = s, .h = s->head, .last = s->last_write_mono};
+            if (s->head && s->head->buf.len >= min_tail && n < ing->nstreams)
+                c[n++] = (frz_cand_t){s, s->head, s->last_write_mono};
     pthread_mutex_unlock(&ing->mu);
     ZSTD_CCtx *cc = st_zstd_cctx(); /* the flusher's own, also used for its chunk blocks */
     ZSTD_DCtx *dc = st_zstd_dctx();
-    if (v == NULL || cc == NULL || dc == NULL) {
+    frz_t *v = calloc(FREEZE_BATCH_N, sizeof *v); /* one batch's work */
+    if (c == NULL || v == NULL || cc == NULL || dc == NULL) {
+        free(c);
         free(v);
-        return;
+        return false;
     }
-    st_qsort(v, n, sizeof *v, cmp_frz);
-    st_buf_t raw = {0}, zs = {0}, batch = {0}; /* batch: the tails copied under one lock hold */
+    st_qsort(c, n, sizeof *c, cmp_frz);
+    st_buf_t raw = {0}, zs = {0}, tmp = {0}, batch = {0}; /* batch: the tails copied under one lock hold */
     uint64_t goal = target / 4 * 3, frozen = 0;
-    for (size_t i = 0; i < n && head_resident(ing) > goal;) {
-        size_t j = i;
+    size_t i = 0;
+    while (i < n && head_resident(ing) > goal) {
+        size_t nv = 0;
         batch.len = 0;
         pthread_mutex_lock(&ing->mu);
-        for (; j < n && batch.len < FREEZE_BATCH; j++) {
-            head_t *h = v[j].h;
-            if (v[j].s->head != h) continue; /* sealed since: immutable now */
-            v[j].off = batch.len;
+        for (; i < n && nv < FREEZE_BATCH_N && batch.len < FREEZE_BATCH; i++) {
+            head_t *h = c[i].h;
+            if (c[i].s->head != h) continue; /* sealed since: immutable now */
+            frz_t *w = &v[nv];
+            *w = (frz_t){.s = c[i].s, .h = h, .off = batch.len};
             if (st_buf_append(&batch, h->buf.data, h->buf.len) < 0) continue;
-            v[j].copied = true;
-            v[j].len = h->buf.len;
-            v[j].n = h->n - h->zn;
-            v[j].copy_lines = h->bytes - h->zlines; /* the tail holds every entry not frozen */
-            v[j].copy_last = h->last_ts;            /* and the last one appended */
+            w->copied = true;
+            w->len = h->buf.len;
+            w->n = h->n - h->zn;
+            w->copy_lines = h->bytes - h->zlines; /* the tail holds every entry not frozen */
+            w->copy_last = h->last_ts;            /* and the last one appended */
+            nv++;
         }
         pthread_mutex_unlock(&ing->mu);
-        for (size_t k = i; k < j; k++)
-            if (v[k].copied &&
-                freeze_one(cc, dc, &raw, &zs, (const uint8_t *)batch.data + v[k].off, &v[k]) < 0)
+        for (size_t k = 0; k < nv; k++)
+            if (freeze_one(ing, cc, dc, &raw, &zs, &tmp, (const uint8_t *)batch.data + v[k].off, &v[k]) < 0) {
                 st_buf_free(&v[k].z);
+                st_spill_release(&v[k].zs);
+            }
         pthread_mutex_lock(&ing->mu);
-        for (size_t k = i; k < j; k++) {
+        for (size_t k = 0; k < nv; k++) {
             head_t *h = v[k].h;
-            if (v[k].z.len && v[k].s->head == h) {
+            if ((v[k].z.len || v[k].zs.seg) && v[k].s->head == h) {
                 /* entries appended since the copy stay in the tail */
                 size_t extra = h->buf.len - v[k].len;
                 memmove(h->buf.data, h->buf.data + v[k].len, extra);
@@ -1427,36 +1471,120 @@ static void freeze_heads(st_ingester_t *ing)
                     }
                 }
                 st_buf_free(&h->z);
+                st_spill_release(&h->zs);
                 h->z = v[k].z;
+                h->zs = v[k].zs;
                 v[k].z = (st_buf_t){0};
+                v[k].zs = (st_spill_ref_t){0};
                 h->zraw = v[k].zraw;
                 h->zn += v[k].n;
                 h->zlines += v[k].copy_lines;
                 h->tail_base = v[k].copy_last; /* what the rest of the tail is relative to */
                 uint64_t lines = h->zlines;
-                uint64_t saved = lines > h->z.len ? lines - h->z.len : 0;
+                uint64_t saved = lines > h->z.len ? lines - h->z.len : 0; /* a spilled frame: all */
                 atomic_fetch_add(&ing->head_saved, saved);
                 atomic_fetch_sub(&ing->head_saved, h->saved);
                 h->saved = saved;
                 frozen++;
             }
             st_buf_free(&v[k].z);
+            st_spill_release(&v[k].zs);
         }
         pthread_mutex_unlock(&ing->mu);
-        i = j;
     }
     st_buf_free(&raw);
     st_buf_free(&zs);
+    st_buf_free(&tmp);
     st_buf_free(&batch);
     free(v);
+    free(c);
     st_counter_add(ing->m_freezes, frozen);
+    atomic_fetch_add(&ing->freezes, frozen);
+    if (i < n || head_resident(ing) <= target) return true; /* stopped at the goal */
+    /* Every candidate done and still above the target: lines pushed meanwhile, which the next cycle
+     * freezes, or what freezing cannot reach (short tails, sealed heads), which closing can. */
+    uint64_t freezable = 0;
+    pthread_mutex_lock(&ing->mu);
+    for (size_t b = 0; b < ing->tabcap; b++)
+        for (stream_t *s = ing->tab[b]; s; s = s->next)
+            if (s->head && s->head->buf.len >= min_tail) freezable += s->head->buf.len;
+    pthread_mutex_unlock(&ing->mu);
+    uint64_t res = head_resident(ing);
+    return res <= target || res - target <= freezable;
 }
 
-/* Head memory still above ingester.head_memory_target after freezing: the streams written longest
- * ago close their chunks now, until the heads would be back under half the target. Under mu. */
+/* Adds h to v if its frozen frame is in segment g, taking a reference. Under mu. */
+static int compact_push(head_t ***v, size_t *n, size_t *cap, head_t *h, const st_spill_seg_t *g)
+{
+    if (h == NULL || h->zs.seg != g) return 0;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        head_t **x = realloc(*v, nc * sizeof *x);
+        if (x == NULL) return -ENOMEM;
+        *v = x;
+        *cap = nc;
+    }
+    atomic_fetch_add(&h->refs, 1);
+    (*v)[(*n)++] = h;
+    return 0;
+}
+
+/* Spill files holding more than twice the frames still referenced (streams that froze once and then
+ * went quiet pin old segments): the frames still referenced in the emptiest old segment are
+ * rewritten to the current one, so that segment can go. Flusher thread; a few segments per cycle. */
+static void compact_spill(st_ingester_t *ing)
+{
+    st_spill_seg_t *g;
+    for (int round = 0; ing->spill && round < 4 && (g = st_spill_victim(ing->spill)) != NULL; round++) {
+        head_t **v = NULL;
+        size_t n = 0, cap = 0;
+        int rc = 0;
+        /* (g may be freed meanwhile by a query dropping the last head in it; a new segment at the same
+         * address only means some frames are rewritten once more) */
+        pthread_mutex_lock(&ing->mu);
+        for (size_t b = 0; b < ing->tabcap && rc == 0; b++)
+            for (stream_t *s = ing->tab[b]; s && rc == 0; s = s->next) {
+                rc = compact_push(&v, &n, &cap, s->head, g);
+                ochunk_t *cs[1] = {s->open};
+                for (size_t k = 0; k < 1 + s->nfin && rc == 0; k++) {
+                    ochunk_t *c = k == 0 ? cs[0] : s->fin[k - 1];
+                    for (size_t i = 0; c && i < c->npending && rc == 0; i++)
+                        rc = compact_push(&v, &n, &cap, c->pending[i], g);
+                }
+            }
+        pthread_mutex_unlock(&ing->mu);
+        st_buf_t tmp = ST_BUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+            head_t *h = v[i];
+            st_spill_ref_t old = h->zs, nw; /* only this thread changes frames */
+            if (rc == 0 && (rc = st_buf_reserve(&tmp, old.len)) == 0 &&
+                (rc = st_spill_read(old, tmp.data)) == 0 &&
+                (rc = st_spill_write(ing->spill, tmp.data, old.len, &nw)) == 0) {
+                pthread_mutex_lock(&ing->mu);
+                h->zs = nw;
+                pthread_mutex_unlock(&ing->mu);
+                st_spill_release(&old);
+            }
+            head_unref(h);
+        }
+        st_buf_free(&tmp);
+        free(v);
+        if (rc < 0) {
+            ST_LOG_WARN("ingester", "msg=\"compacting head spill files failed; will retry\" err=\"%s\"",
+                        st_strerror(rc));
+            break;
+        }
+    }
+}
+
+/* Live heads still holding more than ingester.head_memory_target after freezing everything it could: the
+ * streams written longest ago close their chunks now, until the heads would be back under half the target.
+ * Sealed heads waiting for the flusher do not count: closing chunks would only add to them. Under mu. */
 static void choose_mem_close(st_ingester_t *ing)
 {
-    uint64_t target = ing->o.head_memory_target, hb = head_resident(ing);
+    uint64_t target = ing->o.head_memory_target, hb = head_resident(ing),
+             sealed = atomic_load(&ing->sealed_bytes);
+    hb = hb > sealed ? hb - sealed : 0;
     if (target == 0 || hb <= target) return;
     memc_t *v = malloc(ing->nstreams * sizeof *v);
     if (v == NULL) return;
@@ -1485,9 +1613,10 @@ static void flush_cycle(st_ingester_t *ing, bool force)
 
     /* 1. decide what closes; collect chunks with pending heads or waiting to be indexed */
     atomic_store(&ing->mem_signaled, false);
-    freeze_heads(ing);
+    bool frozen_enough = freeze_heads(ing);
+    compact_spill(ing);
     pthread_mutex_lock(&ing->mu);
-    choose_mem_close(ing);
+    if (!frozen_enough) choose_mem_close(ing);
     for (size_t b = 0; b < ing->tabcap; b++) {
         for (stream_t *s = ing->tab[b]; s; s = s->next) {
             bool has_data = (s->head && s->head->n) || s->open;
@@ -1753,7 +1882,7 @@ static void *flusher_main(void *arg)
 #ifdef __GLIBC__
         /* heads freed or frozen in bulk (many streams closed at once) go back to the system, so RSS
          * follows the heads instead of staying at its peak */
-        if (before > head_resident(ing) + (16u << 20)) malloc_trim(0);
+        if (before > head_resident(ing) + (4u << 20)) malloc_trim(0);
 #endif
         pthread_mutex_lock(&ing->fmu);
         if (force) {
@@ -1826,6 +1955,13 @@ static double gauge_streams(void *arg)
 
 static double gauge_head_bytes(void *arg) { return (double)atomic_load(&((st_ingester_t *)arg)->head_bytes); }
 static double gauge_head_resident(void *arg) { return (double)head_resident(arg); }
+static double gauge_spill_bytes(void *arg)
+{
+    st_ingester_t *ing = arg;
+    st_spill_stats_t st = {0};
+    if (ing->spill) st_spill_stats(ing->spill, &st);
+    return (double)st.disk_bytes;
+}
 static double gauge_wal_bytes(void *arg)
 {
     st_ingester_t *ing = arg;
@@ -1875,10 +2011,19 @@ int st_ingester_open(const st_ingester_opts_t *o, st_ingester_t **out)
     st_gauge_fn("strata_ingester_head_resident_bytes",
                 "Line bytes heads hold in memory: head_bytes less what compressing frozen heads saved.", NULL,
                 gauge_head_resident, ing);
+    st_gauge_fn("strata_ingester_head_spill_bytes",
+                "Bytes of frozen head frames in spill files (page cache instead of resident memory).", NULL,
+                gauge_spill_bytes, ing);
     st_gauge_fn("strata_wal_disk_bytes", "Bytes of WAL segments on disk.", NULL, gauge_wal_bytes, ing);
 
     if ((rc = st_mkdirs(o->chunks_dir, 0755)) < 0 || (rc = st_mkdirs(ing->open_dir, 0755)) < 0) goto fail;
     rm_dir_files(ing->open_dir);
+    if (o->head_spill) {
+        snprintf(buf, sizeof buf, "%s/.spill", o->chunks_dir);
+        if ((rc = st_spill_open(buf, o->spill_segment_size ? o->spill_segment_size : (64u << 20),
+                                &ing->spill)) < 0)
+            goto fail;
+    }
     uint64_t next_id = 1, last_seq = 0;
     st_index_read_t *r;
     if ((rc = st_index_read_begin(o->index, &r)) < 0) goto fail;
@@ -1971,6 +2116,7 @@ int st_ingester_close(st_ingester_t *ing, bool flush)
         }
     }
     free(ing->tab);
+    st_spill_close(ing->spill); /* after the heads: their frames are released */
     while (ing->tenants) {
         tenant_t *t = ing->tenants->next;
         free(ing->tenants->id);
@@ -2003,7 +2149,15 @@ void st_ingester_stats(st_ingester_t *ing, st_ingester_stats_t *out)
     out->chunks_flushed = ing->chunks_flushed;
     pthread_mutex_unlock(&ing->mu);
     out->head_bytes = atomic_load(&ing->head_bytes);
+    out->head_resident = head_resident(ing);
     out->wal_bytes = ing->wal ? st_wal_disk_bytes(ing->wal) : 0;
+    if (ing->spill) {
+        st_spill_stats_t sp;
+        st_spill_stats(ing->spill, &sp);
+        out->spill_bytes = sp.disk_bytes;
+        out->spill_live_bytes = sp.live_bytes;
+    }
+    out->head_freezes = atomic_load(&ing->freezes);
 }
 
 /* ---- snapshots ---------------------------------------------------------------------------------- */
@@ -2056,6 +2210,7 @@ static int snap_head(st_mem_stream_t *m, size_t *cap, head_t *h, bool live, int6
             head_unref(use);
             return -ENOMEM;
         }
+        use->zs = h->zs; /* borrowed: read below under mu, then dropped from the copy */
         use->zraw = h->zraw;
         use->zlines = h->zlines;
         use->tail_base = h->tail_base;
@@ -2074,6 +2229,7 @@ static int snap_head(st_mem_stream_t *m, size_t *cap, head_t *h, bool live, int6
     src.fd = -1;
     src.hold = use;
     int rc = head_entries(use, from, through, &src.entries, &src.n);
+    if (live) use->zs = (st_spill_ref_t){0}; /* the live head keeps the reference */
     if (rc == 0 && src.n == 0) {
         source_free(&src);
         return 0;

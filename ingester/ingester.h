@@ -47,6 +47,8 @@ typedef struct {
     size_t wal_max_pending;
     size_t wal_max_size;           /* WAL bigger than this: close the chunks holding it back */
     size_t head_memory_target;     /* heads above this: live heads compressed, then the oldest streams close (0 = off) */
+    bool head_spill; /* compressed head frames in files under <chunks_dir>/.spill, not on the heap */
+    size_t spill_segment_size;     /* bytes per spill file (0: 64 MiB) */
     st_index_t *index;             /* borrowed; outlives the ingester */
     st_ingest_limits_t limits;
     /* Called on the WAL thread for every completed push (status via st_push_status). Thread safe. */
@@ -267,6 +269,10 @@ typedef struct {
     uint64_t open_chunks;
     uint64_t wal_bytes;
     uint64_t chunks_flushed;
+    uint64_t head_resident;    /* head_bytes less what frozen heads no longer hold in memory */
+    uint64_t spill_bytes;      /* in head spill files (ingester.head_spill) */
+    uint64_t spill_live_bytes; /* of frames still referenced there */
+    uint64_t head_freezes;     /* live heads frozen so far */
 } st_ingester_stats_t;
 
 void st_ingester_stats(st_ingester_t *ing, st_ingester_stats_t *out);

@@ -1,10 +1,13 @@
 // memory.test.mjs: heads over ingester.head_memory_target. Many small streams push a few lines
-// each; the flusher compresses ("freezes") their live heads in memory. Every line must still be
-// returned exactly, in time order, by queries over the frozen heads, after more lines (some out of
-// order) land behind the frozen part, after a clean restart (frozen heads written to chunks), and
-// after kill -9 (the WAL replays them).
+// each; the flusher compresses ("freezes") their live heads, into spill files (the default,
+// ingester.head_spill) or on the heap. Every line must still be returned exactly, in time order, by
+// queries over the frozen heads, after more lines (some out of order) land behind the frozen part,
+// after a clean restart (frozen heads written to chunks), and after kill -9 (the WAL replays them;
+// spill files left behind are a cache and removed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Strata, request, pushJSON, queryRange } from './lib/strata.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -44,18 +47,28 @@ async function checkAll(srv, want, base) {
   assert.equal(c.json().data.result[0].value[1], String(want.reduce((n, w) => n + w.length, 0)));
 }
 
-test('frozen heads: exact results before and after a restart and a kill -9', async () => {
-  const srv = await new Strata({ args: ['-ingester.head_memory_target=200KB', '-ingester.flush_check_period=100ms',
-    '-limits_config.max_entries_limit_per_query=100000'] }).start();
-  try {
-    await scenario(srv);
-  } finally {
-    await srv.kill();
-    srv.cleanup();
-  }
-});
+for (const [name, extra] of [
+  ['spill files (small segments: compaction runs)', ['-ingester.head_spill_segment_size=8KB']],
+  ['on the heap', ['-ingester.head_spill=false']],
+]) {
+  test(`frozen heads ${name}: exact results before and after a restart and a kill -9`, async () => {
+    const srv = await new Strata({ args: ['-ingester.head_memory_target=200KB', '-ingester.flush_check_period=100ms',
+      '-limits_config.max_entries_limit_per_query=100000', ...extra] }).start();
+    try {
+      await scenario(srv, extra[0] !== '-ingester.head_spill=false');
+    } finally {
+      await srv.kill();
+      srv.cleanup();
+    }
+  });
+}
 
-async function scenario(srv) {
+function spillFiles(srv) {
+  const dir = path.join(srv.dataDir, 'chunks', '.spill');
+  return existsSync(dir) ? readdirSync(dir).length : 0;
+}
+
+async function scenario(srv, spill) {
   const want = Array.from({ length: STREAMS }, () => []);
   const base = BigInt(Date.now() - 60000) * 1000000n;
   for (let k = 0; k < 8; k++) await round(srv, want, base, k);
@@ -67,6 +80,14 @@ async function scenario(srv) {
   assert.ok(frozen > 0, 'no head was frozen');
   assert.ok(await metric(srv, 'strata_ingester_head_resident_bytes') < await metric(srv, 'strata_ingester_head_bytes'));
   assert.equal(await metric(srv, 'strata_ingester_memory_closes_total'), 0, 'freezing alone should have been enough');
+  const spilled = await metric(srv, 'strata_ingester_head_spill_bytes');
+  if (spill) {
+    assert.ok(spilled > 0, 'frozen frames should be in spill files');
+    assert.ok(spillFiles(srv) > 0);
+  } else {
+    assert.equal(spilled, 0);
+    assert.equal(spillFiles(srv), 0);
+  }
   await checkAll(srv, want, base);
 
   // more lines behind the frozen part, half of them older than everything frozen so far
@@ -78,10 +99,17 @@ async function scenario(srv) {
   await srv.start();
   await checkAll(srv, want, base);
 
-  for (let k = 12; k < 16; k++) await round(srv, want, base, k);
-  await sleep(500);
+  for (let k = 12; k < 20; k++) await round(srv, want, base, k);
+  for (let i = 0; i < 100 && await metric(srv, 'strata_ingester_head_freezes_total') === 0; i++) await sleep(100);
+  assert.ok(await metric(srv, 'strata_ingester_head_freezes_total') > 0, 'no head was frozen after the restart');
   await srv.kill();
+  const stale = path.join(srv.dataDir, 'chunks', '.spill', 'ffffffffffffffff.spill');
+  if (spill) {
+    assert.ok(spillFiles(srv) > 0, 'kill -9 should have left spill files behind');
+    writeFileSync(stale, 'a previous run\'s frame');
+  }
   await srv.start();
+  if (spill) assert.ok(!existsSync(stale), 'spill files of the previous run should be removed at start-up');
   await checkAll(srv, want, base);
   assert.equal(await srv.stop(), 0);
 }

@@ -68,6 +68,9 @@ static void test_defaults(void **state)
     assert_string_equal(c.ingester.chunk_encoding, "zstd");
     assert_int_equal(c.ingester.zstd_level, 4);
     assert_true(c.ingester.block_filters);
+    assert_int_equal(c.ingester.head_memory_target, 48u << 20);
+    assert_true(c.ingester.head_spill);
+    assert_int_equal(c.ingester.head_spill_segment_size, 64u << 20);
     assert_true(c.ingester.max_chunk_age_ns == 2 * HOUR);
     assert_true(c.ingester.chunk_idle_period_ns == 30 * MIN);
     assert_true(c.ingester.flush_check_period_ns == 30 * SEC);
@@ -196,6 +199,8 @@ static const char full_yaml[] = "auth_enabled: true\n"
                                 "    max_size: 2GiB\n"
                                 "  memory_budget: 512MiB\n"
                                 "  head_memory_target: 32MB\n"
+                                "  head_spill: false\n"
+                                "  head_spill_segment_size: 1MB\n"
                                 "storage_config:\n"
                                 "  filesystem:\n"
                                 "    directory: /chunks\n"
@@ -286,6 +291,8 @@ static void test_full_file(void **state)
     assert_int_equal(c.ingester.wal.max_size, 2u << 30);
     assert_int_equal(c.ingester.memory_budget, 512u << 20);
     assert_int_equal(c.ingester.head_memory_target, 32u << 20);
+    assert_false(c.ingester.head_spill);
+    assert_int_equal(c.ingester.head_spill_segment_size, 1u << 20);
     assert_true(c.limits_config.ingestion_rate_mb == 0.5 && c.limits_config.ingestion_burst_size_mb == 1.5);
     assert_int_equal(c.limits_config.per_stream_rate_limit, 1u << 20);
     assert_int_equal(c.limits_config.per_stream_rate_limit_burst, 2u << 20);
