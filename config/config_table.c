@@ -140,9 +140,10 @@ const st_cfg_key_t st_cfg_keys[] = {
           "Uncompressed bytes all heads plus in-flight push bodies may hold; above it pushes get 503 and retry "
           "(Strata extension; 0 = no limit)."),
     BYTES("ingester.head_memory_target", ingester.head_memory_target, "48MiB", 0,
-          "Head bytes in memory above which live heads not written lately are zstd-compressed in memory, and if "
-          "that is not enough the streams written longest ago close their chunks early (small chunks), so very "
-          "many small streams stay far below memory_budget (Strata extension; 0 = off)."),
+          "Head bytes in memory above which live heads not written lately are zstd-compressed (\"frozen\": into "
+          "spill files with ingester.head_spill, else on the heap), and if freezing cannot reach it the streams "
+          "written longest ago close their chunks early (small chunks), so very many small streams stay far below "
+          "memory_budget (Strata extension; 0 = off)."),
     BOOL("ingester.head_spill", ingester.head_spill, "true",
          "Keep the compressed frames of frozen heads in files under <chunks directory>/.spill (the kernel's page "
          "cache) instead of the process' memory; they are a cache of what the WAL holds, removed at start-up "
