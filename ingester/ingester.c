@@ -4,10 +4,11 @@
  * thread applies records under mu; the flusher thread compresses and writes chunk files outside mu
  * (chunk writers are flusher-only) and takes mu only to publish results. Sealed heads are immutable
  * and reference-counted so snapshots can share them without copying. Live heads may be frozen by the
- * flusher (their older bytes zstd-compressed in memory) when heads hold more than head_memory_target;
- * only the flusher freezes, so it can read a head's frozen frame outside mu. With ingester.head_spill the
- * frozen frames are kept in spill files (spill.h) instead of on the heap; a frame is read and
- * released under mu or on the flusher thread, like the in-memory frame. */
+ * flusher (their older bytes zstd-compressed into one frame) when heads hold more than
+ * head_memory_target; only the flusher freezes, so it can read a head's frozen frame outside mu. With
+ * ingester.head_spill the frames are kept in spill files (spill.h) instead of on the heap, and the
+ * flusher may move a frame, sealed heads' too, to another spill segment (under mu: snapshots read
+ * frames under mu). */
 #include "ingester/ingester.h"
 
 #include "audit/audit.h"
@@ -1400,7 +1401,7 @@ static int freeze_one(st_ingester_t *ing, ZSTD_CCtx *cc, ZSTD_DCtx *dc, st_buf_t
 }
 
 /* Heads holding more than ingester.head_memory_target (very many streams, each with a little data,
- * so no head fills a block): the older bytes of live heads are zstd-compressed in memory, streams
+ * so no head fills a block): the older bytes of live heads are zstd-compressed (spilled), streams
  * written longest ago first, until the resident head bytes are under three quarters of the target.
  * Queries and block writes decompress them (head_entries). Flusher thread; takes mu in batches.
  * Returns false when every candidate was frozen and the heads are still above the target (then
@@ -1545,9 +1546,8 @@ static void compact_spill(st_ingester_t *ing)
         for (size_t b = 0; b < ing->tabcap && rc == 0; b++)
             for (stream_t *s = ing->tab[b]; s && rc == 0; s = s->next) {
                 rc = compact_push(&v, &n, &cap, s->head, g);
-                ochunk_t *cs[1] = {s->open};
-                for (size_t k = 0; k < 1 + s->nfin && rc == 0; k++) {
-                    ochunk_t *c = k == 0 ? cs[0] : s->fin[k - 1];
+                for (size_t k = 0; k <= s->nfin && rc == 0; k++) { /* the closing chunks, then the open one */
+                    ochunk_t *c = k < s->nfin ? s->fin[k] : s->open;
                     for (size_t i = 0; c && i < c->npending && rc == 0; i++)
                         rc = compact_push(&v, &n, &cap, c->pending[i], g);
                 }
@@ -1882,7 +1882,7 @@ static void *flusher_main(void *arg)
 #ifdef __GLIBC__
         /* heads freed or frozen in bulk (many streams closed at once) go back to the system, so RSS
          * follows the heads instead of staying at its peak */
-        if (before > head_resident(ing) + (4u << 20)) malloc_trim(0);
+        if (before > head_resident(ing) + (16u << 20)) malloc_trim(0);
 #endif
         pthread_mutex_lock(&ing->fmu);
         if (force) {
