@@ -1143,6 +1143,7 @@ static void replay_cb(void *arg, uint64_t seq, const uint8_t *payload, size_t n)
 typedef struct {
     stream_t *s;
     ochunk_t *c;
+    size_t seq; /* position found in */
 } work_t;
 
 static int work_push(work_t **w, size_t *n, size_t *cap, stream_t *s, ochunk_t *c)
@@ -1154,7 +1155,8 @@ static int work_push(work_t **w, size_t *n, size_t *cap, stream_t *s, ochunk_t *
         *w = x;
         *cap = nc;
     }
-    (*w)[(*n)++] = (work_t){s, c};
+    (*w)[*n] = (work_t){s, c, *n};
+    (*n)++;
     return 0;
 }
 
@@ -1604,6 +1606,206 @@ static void choose_mem_close(st_ingester_t *ing)
     st_counter_add(ing->m_mem_closes, k);
 }
 
+#define FLUSH_SLICE 4096 /* closing chunks per index transaction */
+
+static int cmp_work(const void *a, const void *b)
+{
+    const work_t *x = a, *y = b;
+    int c = x->s == y->s ? 0 : strcmp(x->s->tenant, y->s->tenant);
+    if (c == 0 && x->s->id != y->s->id) c = x->s->id < y->s->id ? -1 : 1;
+    if (c == 0) c = x->seq < y->seq ? -1 : x->seq > y->seq; /* a stream's chunks in the order found */
+    return c;
+}
+
+/* Steps 3 to 5a of a flush cycle for the closing chunks among work[lo, hi): pack the small ones,
+ * finish the others, index them all in one transaction (with their audit records), publish. Slices
+ * keep a cycle that closes very many chunks at once (100,000 idle streams) from building one huge
+ * transaction: LMDB keeps a transaction's dirty pages in memory (44 MB for 100,000 chunks). Returns
+ * whether the transaction committed; adds the chunks indexed to *nindexed. */
+static bool close_slice(st_ingester_t *ing, work_t *work, bool *failed, size_t lo, size_t hi,
+                        size_t *nindexed)
+{
+    /* 3a. small closing chunks (no file of their own) go into one pack file, synced once */
+    int pack_fd = -1;
+    uint64_t pack_id = 0, pack_off = 0;
+    char pack_tmp[4096] = "", pack_rel[64] = "";
+    bool pack_ok = true;
+    for (size_t i = lo; i < hi; i++) {
+        ochunk_t *c = work[i].c;
+        if (!c->finalizing || c->w != NULL || c->npending == 0 || c->finished || failed[i]) continue;
+        int rc = 0;
+        if (pack_fd < 0) {
+            pack_id = ing->next_chunk_id;
+            snprintf(pack_tmp, sizeof pack_tmp, "%s/%016llx.pack", ing->open_dir, (unsigned long long)pack_id);
+            pack_fd = open(pack_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (pack_fd < 0) rc = -errno;
+        }
+        if (rc == 0) {
+            c->chunk_id = ing->next_chunk_id++;
+            rc = pack_chunk(ing, work[i].s, c, pack_fd, &pack_off);
+        }
+        if (rc < 0) {
+            failed[i] = true;
+            pack_ok = rc != -EIO && rc != -ENOSPC ? pack_ok : false;
+            st_counter_inc(ing->m_flush_fail);
+            ST_LOG_ERROR("ingester", "msg=\"packing chunk failed; will retry\" stream=%016llx err=\"%s\"",
+                         (unsigned long long)work[i].s->id, st_strerror(rc));
+            if (pack_fd < 0) break;
+            continue;
+        }
+        c->packed = true;
+        c->pack_id = pack_id;
+    }
+    if (pack_fd >= 0) {
+        int rc = pack_ok ? 0 : -EIO;
+        if (rc == 0 && fsync(pack_fd) < 0) rc = -errno;
+        close(pack_fd);
+        char dir[4096], path[4096];
+        st_chunk_local_path(pack_id, pack_rel, sizeof pack_rel);
+        memcpy(pack_rel + strlen(pack_rel) - 6, ".pack", 6); /* "....chunk" -> "....pack" */
+        snprintf(dir, sizeof dir, "%s/%.6s", ing->o.chunks_dir, pack_rel);
+        snprintf(path, sizeof path, "%s/%s", ing->o.chunks_dir, pack_rel);
+        if (rc == 0) rc = st_mkdirs(dir, 0755);
+        if (rc == 0 && rename(pack_tmp, path) < 0) rc = -errno;
+        if (rc == 0) rc = st_fsync_dir(dir);
+        if (rc < 0) {
+            ST_LOG_ERROR("ingester", "msg=\"writing pack failed; will retry\" path=%s err=\"%s\"", pack_tmp, st_strerror(rc));
+            unlink(pack_tmp);
+            st_counter_inc(ing->m_flush_fail);
+        }
+        pthread_mutex_lock(&ing->mu);
+        for (size_t i = lo; i < hi; i++) {
+            ochunk_t *c = work[i].c;
+            if (!c->packed || c->pack_id != pack_id || c->finished) continue;
+            if (rc < 0) {
+                failed[i] = true;
+                c->packed = false;
+                c->chunk_id = 0;
+                continue;
+            }
+            c->finished = true; /* snapshots now skip this id in the index */
+            c->renamed = true;
+        }
+        pthread_mutex_unlock(&ing->mu);
+    }
+
+    /* 3b. finish chunks with files of their own, and 4. index everything in one transaction */
+    st_index_write_t *w = NULL;
+    size_t ncommit = 0;
+    uint64_t max_seq = 0;
+    st_audit_batch_t *audit = st_audit_batch_begin(); /* chunk.write records (audit/audit.h) */
+    for (size_t i = lo; i < hi; i++) {
+        ochunk_t *c = work[i].c;
+        stream_t *s = work[i].s;
+        if (!c->finalizing || failed[i]) continue;
+        if (!c->packed && (c->npending || c->w == NULL)) continue;
+        int rc = c->packed ? 0 : finish_chunk(ing, c);
+        if (rc == 0 && w == NULL) rc = st_index_write_begin(ing->o.index, &w);
+        if (rc == 0) {
+            st_chunk_ref_t ref;
+            memset(&ref, 0, sizeof ref);
+            ref.chunk_id = c->chunk_id;
+            ref.stream_id = s->id;
+            ref.min_ts = c->min_ts;
+            ref.max_ts = c->max_ts;
+            ref.entries = (uint32_t)c->entries;
+            ref.raw_bytes = c->raw_bytes;
+            ref.size = c->size;
+            ref.crc32 = c->crc;
+            ref.loc.kind = ST_LOC_LOCAL;
+            if (c->packed) {
+                char rel[64];
+                st_chunk_local_path(c->pack_id, rel, sizeof rel);
+                memcpy(rel + strlen(rel) - 6, ".pack", 6);
+                snprintf(ref.loc.path, sizeof ref.loc.path, "%s", rel);
+                ref.loc.offset = c->pack_off;
+            } else {
+                st_chunk_local_path(c->chunk_id, ref.loc.path, sizeof ref.loc.path);
+                ref.loc.offset = 0;
+            }
+            ref.loc.length = c->size;
+            rc = st_index_put_chunk(w, s->tenant, &s->labels, st_str(s->canon, s->canon_len), &ref);
+            if (rc == 0) rc = st_index_set_flushed_seq(w, s->tenant, s->id, st_str(s->canon, s->canon_len), c->max_seq);
+            if (rc == 0) st_audit_batch_chunk(audit, s->tenant, st_str(s->canon, s->canon_len), &ref, ing->o.chunks_dir);
+            if (rc == 0) {
+                ncommit++;
+                if (c->max_seq > max_seq) max_seq = c->max_seq;
+            }
+        }
+        if (rc < 0) {
+            failed[i] = true;
+            st_counter_inc(ing->m_flush_fail);
+            ST_LOG_ERROR("ingester", "msg=\"closing chunk failed; will retry\" stream=%016llx err=\"%s\"",
+                         (unsigned long long)s->id, st_strerror(rc));
+            if (w) {
+                /* the transaction may be half-written: drop everything of this cycle, retry later */
+                st_index_write_abort(w);
+                w = NULL;
+                ncommit = 0;
+                for (size_t j = lo; j < hi; j++) failed[j] = true;
+                break;
+            }
+        }
+    }
+    bool committed = false;
+    if (w) {
+        int rc = st_index_set_meta(w, "next_chunk_id", ing->next_chunk_id);
+        if (rc == 0 && max_seq > ing->committed_seq) rc = st_index_set_meta(w, "last_seq", max_seq);
+        if (rc == 0) rc = st_index_write_commit(w);
+        else st_index_write_abort(w);
+        if (rc < 0) {
+            ST_LOG_ERROR("ingester", "msg=\"index commit failed; will retry\" err=\"%s\"", st_strerror(rc));
+            st_counter_inc(ing->m_flush_fail);
+        } else {
+            committed = true;
+            if (max_seq > ing->committed_seq) ing->committed_seq = max_seq;
+        }
+    }
+
+    st_audit_batch_end(audit, committed);
+
+    /* 5a. publish: drop indexed chunks */
+    pthread_mutex_lock(&ing->mu);
+    for (size_t i = lo; i < hi; i++) {
+        ochunk_t *c = work[i].c;
+        stream_t *s = work[i].s;
+        bool written = c->packed || (c->w != NULL && c->npending == 0);
+        bool done = c->finalizing && committed && written && c->finished && c->renamed && !failed[i];
+        if (!done) continue;
+        {
+            if (c->max_seq > s->flushed_seq) s->flushed_seq = c->max_seq;
+            ing->chunks_flushed++;
+            st_counter_inc(ing->m_chunks);
+            st_counter_add(ing->m_chunk_bytes, c->size);
+            st_counter_add(ing->m_chunk_raw, c->raw_bytes);
+        }
+        for (size_t j = 0; j < s->nfin; j++) {
+            if (s->fin[j] == c) {
+                memmove(s->fin + j, s->fin + j + 1, (s->nfin - j - 1) * sizeof *s->fin);
+                s->nfin--;
+                break;
+            }
+        }
+        if (c->packed) {
+            uint64_t b = 0, sv = 0;
+            for (size_t k = 0; k < c->npending; k++) {
+                b += c->pending[k]->bytes;
+                sv += c->pending[k]->saved;
+            }
+            atomic_fetch_sub(&ing->head_saved, sv);
+            atomic_fetch_sub(&ing->sealed_bytes, b);
+            atomic_fetch_sub(&ing->head_bytes, b);
+            s->tenant_st->head_bytes -= b;
+        }
+        ochunk_free(c);
+        ing->nopen--;
+        work[i].c = NULL;
+    }
+    pthread_mutex_unlock(&ing->mu);
+    *nindexed += ncommit;
+    return committed;
+}
+
 static void flush_cycle(st_ingester_t *ing, bool force)
 {
     int64_t t0 = st_mono_ns();
@@ -1658,183 +1860,20 @@ static void flush_cycle(st_ingester_t *ing, bool force)
         }
     }
 
-    /* 3a. small closing chunks (no file of their own) go into one pack file, synced once */
-    int pack_fd = -1;
-    uint64_t pack_id = 0, pack_off = 0;
-    char pack_tmp[4096] = "", pack_rel[64] = "";
-    bool pack_ok = true;
-    for (size_t i = 0; i < nwork; i++) {
-        ochunk_t *c = work[i].c;
-        if (!c->finalizing || c->w != NULL || c->npending == 0 || c->finished || failed[i]) continue;
-        int rc = 0;
-        if (pack_fd < 0) {
-            pack_id = ing->next_chunk_id;
-            snprintf(pack_tmp, sizeof pack_tmp, "%s/%016llx.pack", ing->open_dir, (unsigned long long)pack_id);
-            pack_fd = open(pack_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (pack_fd < 0) rc = -errno;
-        }
-        if (rc == 0) {
-            c->chunk_id = ing->next_chunk_id++;
-            rc = pack_chunk(ing, work[i].s, c, pack_fd, &pack_off);
-        }
-        if (rc < 0) {
-            failed[i] = true;
-            pack_ok = rc != -EIO && rc != -ENOSPC ? pack_ok : false;
-            st_counter_inc(ing->m_flush_fail);
-            ST_LOG_ERROR("ingester", "msg=\"packing chunk failed; will retry\" stream=%016llx err=\"%s\"",
-                         (unsigned long long)work[i].s->id, st_strerror(rc));
-            if (pack_fd < 0) break;
-            continue;
-        }
-        c->packed = true;
-        c->pack_id = pack_id;
-    }
-    if (pack_fd >= 0) {
-        int rc = pack_ok ? 0 : -EIO;
-        if (rc == 0 && fsync(pack_fd) < 0) rc = -errno;
-        close(pack_fd);
-        char dir[4096], path[4096];
-        st_chunk_local_path(pack_id, pack_rel, sizeof pack_rel);
-        memcpy(pack_rel + strlen(pack_rel) - 6, ".pack", 6); /* "....chunk" -> "....pack" */
-        snprintf(dir, sizeof dir, "%s/%.6s", ing->o.chunks_dir, pack_rel);
-        snprintf(path, sizeof path, "%s/%s", ing->o.chunks_dir, pack_rel);
-        if (rc == 0) rc = st_mkdirs(dir, 0755);
-        if (rc == 0 && rename(pack_tmp, path) < 0) rc = -errno;
-        if (rc == 0) rc = st_fsync_dir(dir);
-        if (rc < 0) {
-            ST_LOG_ERROR("ingester", "msg=\"writing pack failed; will retry\" path=%s err=\"%s\"", pack_tmp, st_strerror(rc));
-            unlink(pack_tmp);
-            st_counter_inc(ing->m_flush_fail);
-        }
-        pthread_mutex_lock(&ing->mu);
-        for (size_t i = 0; i < nwork; i++) {
-            ochunk_t *c = work[i].c;
-            if (!c->packed || c->pack_id != pack_id || c->finished) continue;
-            if (rc < 0) {
-                failed[i] = true;
-                c->packed = false;
-                c->chunk_id = 0;
-                continue;
-            }
-            c->finished = true; /* snapshots now skip this id in the index */
-            c->renamed = true;
-        }
-        pthread_mutex_unlock(&ing->mu);
-    }
-
-    /* 3b. finish chunks with files of their own, and 4. index everything in one transaction */
-    st_index_write_t *w = NULL;
-    size_t ncommit = 0;
-    uint64_t max_seq = 0;
-    st_audit_batch_t *audit = st_audit_batch_begin(); /* chunk.write records (audit/audit.h) */
-    for (size_t i = 0; i < nwork; i++) {
-        ochunk_t *c = work[i].c;
-        stream_t *s = work[i].s;
-        if (!c->finalizing || failed[i]) continue;
-        if (!c->packed && (c->npending || c->w == NULL)) continue;
-        int rc = c->packed ? 0 : finish_chunk(ing, c);
-        if (rc == 0 && w == NULL) rc = st_index_write_begin(ing->o.index, &w);
-        if (rc == 0) {
-            st_chunk_ref_t ref;
-            memset(&ref, 0, sizeof ref);
-            ref.chunk_id = c->chunk_id;
-            ref.stream_id = s->id;
-            ref.min_ts = c->min_ts;
-            ref.max_ts = c->max_ts;
-            ref.entries = (uint32_t)c->entries;
-            ref.raw_bytes = c->raw_bytes;
-            ref.size = c->size;
-            ref.crc32 = c->crc;
-            ref.loc.kind = ST_LOC_LOCAL;
-            if (c->packed) {
-                char rel[64];
-                st_chunk_local_path(c->pack_id, rel, sizeof rel);
-                memcpy(rel + strlen(rel) - 6, ".pack", 6);
-                snprintf(ref.loc.path, sizeof ref.loc.path, "%s", rel);
-                ref.loc.offset = c->pack_off;
-            } else {
-                st_chunk_local_path(c->chunk_id, ref.loc.path, sizeof ref.loc.path);
-                ref.loc.offset = 0;
-            }
-            ref.loc.length = c->size;
-            rc = st_index_put_chunk(w, s->tenant, &s->labels, st_str(s->canon, s->canon_len), &ref);
-            if (rc == 0) rc = st_index_set_flushed_seq(w, s->tenant, s->id, st_str(s->canon, s->canon_len), c->max_seq);
-            if (rc == 0) st_audit_batch_chunk(audit, s->tenant, st_str(s->canon, s->canon_len), &ref, ing->o.chunks_dir);
-            if (rc == 0) {
-                ncommit++;
-                if (c->max_seq > max_seq) max_seq = c->max_seq;
-            }
-        }
-        if (rc < 0) {
-            failed[i] = true;
-            st_counter_inc(ing->m_flush_fail);
-            ST_LOG_ERROR("ingester", "msg=\"closing chunk failed; will retry\" stream=%016llx err=\"%s\"",
-                         (unsigned long long)s->id, st_strerror(rc));
-            if (w) {
-                /* the transaction may be half-written: drop everything of this cycle, retry later */
-                st_index_write_abort(w);
-                w = NULL;
-                ncommit = 0;
-                for (size_t j = 0; j < nwork; j++) failed[j] = true;
-                break;
-            }
-        }
-    }
+    /* 3.-5a. close, index and publish in slices of at most FLUSH_SLICE closing chunks, in index key
+     * order (tenant, stream) so that each slice's transaction touches its own range of pages */
+    if (nwork > FLUSH_SLICE) st_qsort(work, nwork, sizeof *work, cmp_work);
     bool committed = false;
-    if (w) {
-        int rc = st_index_set_meta(w, "next_chunk_id", ing->next_chunk_id);
-        if (rc == 0 && max_seq > ing->committed_seq) rc = st_index_set_meta(w, "last_seq", max_seq);
-        if (rc == 0) rc = st_index_write_commit(w);
-        else st_index_write_abort(w);
-        if (rc < 0) {
-            ST_LOG_ERROR("ingester", "msg=\"index commit failed; will retry\" err=\"%s\"", st_strerror(rc));
-            st_counter_inc(ing->m_flush_fail);
-        } else {
-            committed = true;
-            if (max_seq > ing->committed_seq) ing->committed_seq = max_seq;
-        }
+    size_t ncommit = 0;
+    for (size_t lo = 0, hi; lo < nwork; lo = hi) {
+        size_t closing = 0;
+        for (hi = lo; hi < nwork && closing < FLUSH_SLICE; hi++) closing += work[hi].c->finalizing;
+        if (close_slice(ing, work, failed, lo, hi, &ncommit)) committed = true;
     }
 
-    st_audit_batch_end(audit, committed);
-
-    /* 5. publish: drop indexed chunks, evict idle empty streams, find what the WAL still needs */
+    /* 5b. evict idle empty streams, find what the WAL still needs */
     uint64_t min_needed = UINT64_MAX;
     pthread_mutex_lock(&ing->mu);
-    for (size_t i = 0; i < nwork; i++) {
-        ochunk_t *c = work[i].c;
-        stream_t *s = work[i].s;
-        bool written = c->packed || (c->w != NULL && c->npending == 0);
-        bool done = c->finalizing && committed && written && c->finished && c->renamed && !failed[i];
-        if (!done) continue;
-        {
-            if (c->max_seq > s->flushed_seq) s->flushed_seq = c->max_seq;
-            ing->chunks_flushed++;
-            st_counter_inc(ing->m_chunks);
-            st_counter_add(ing->m_chunk_bytes, c->size);
-            st_counter_add(ing->m_chunk_raw, c->raw_bytes);
-        }
-        for (size_t j = 0; j < s->nfin; j++) {
-            if (s->fin[j] == c) {
-                memmove(s->fin + j, s->fin + j + 1, (s->nfin - j - 1) * sizeof *s->fin);
-                s->nfin--;
-                break;
-            }
-        }
-        if (c->packed) {
-            uint64_t b = 0, sv = 0;
-            for (size_t k = 0; k < c->npending; k++) {
-                b += c->pending[k]->bytes;
-                sv += c->pending[k]->saved;
-            }
-            atomic_fetch_sub(&ing->head_saved, sv);
-            atomic_fetch_sub(&ing->sealed_bytes, b);
-            atomic_fetch_sub(&ing->head_bytes, b);
-            s->tenant_st->head_bytes -= b;
-        }
-        ochunk_free(c);
-        ing->nopen--;
-        work[i].c = NULL;
-    }
     for (size_t b = 0; b < ing->tabcap; b++) {
         stream_t **pp = &ing->tab[b];
         while (*pp) {

@@ -241,6 +241,82 @@ static void test_small_streams_pack(void **state)
     free(e.dir);
 }
 
+static st_ingester_stats_t stats(env_t *e);
+
+typedef struct {
+    char packs[8][256];
+    int npacks, chunks;
+} packs_t;
+
+static int note_pack(void *arg, const st_chunk_ref_t *ref)
+{
+    packs_t *p = arg;
+    p->chunks++;
+    int i = 0;
+    while (i < p->npacks && strcmp(p->packs[i], ref->loc.path) != 0) i++;
+    if (i == p->npacks && p->npacks < 8) snprintf(p->packs[p->npacks++], sizeof p->packs[0], "%s", ref->loc.path);
+    return 0;
+}
+
+/* One flush closing more chunks than one index transaction takes (4,096): every chunk is indexed,
+ * in one pack per slice, and the WAL is no longer needed for any of them. */
+static void test_flush_slices(void **state)
+{
+    (void)state;
+    env_t e;
+    e.dir = st_test_tmpdir("ingslices");
+    env_open(&e, 1 << 20);
+    enum { N = 9000 };
+    st_push_t *p;
+    assert_int_equal(st_push_new("tenant", &p), 0);
+    for (int i = 0; i < N; i++) {
+        char text[64], err[256], line[64];
+        snprintf(text, sizeof text, "{app=\"slice-%04d\"}", i);
+        st_labels_t l;
+        assert_int_equal(st_labels_parse(st_cstr(text), &l, err), 0);
+        size_t idx;
+        assert_int_equal(st_push_stream(p, &l, &idx), 0);
+        st_labels_free(&l);
+        snprintf(line, sizeof line, "line %06d of slice-%04d", 0, i);
+        assert_int_equal(st_push_entry(p, idx, INT64_C(1700000000000000000) + i, st_cstr(line), st_str("", 0)), 0);
+    }
+    pthread_mutex_lock(&mu);
+    int before = done;
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(st_ingester_push(e.ing, p), 0);
+    pthread_mutex_lock(&mu);
+    while (done == before) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(st_push_status(p), 0);
+    st_push_free(p);
+    assert_int_equal(st_ingester_flush(e.ing), 0);
+
+    st_index_read_t *r;
+    assert_int_equal(st_index_read_begin(e.ix, &r), 0);
+    st_u64vec_t ids = ST_U64VEC_INIT;
+    int64_t day = st_day_of(INT64_C(1700000000000000000));
+    assert_int_equal(st_index_select(r, "tenant", day, day, NULL, 0, &ids), 0);
+    assert_int_equal(ids.n, N);
+    packs_t pk = {.npacks = 0};
+    for (size_t i = 0; i < ids.n; i++)
+        assert_int_equal(st_index_chunks(r, "tenant", day, ids.v[i], INT64_MIN, INT64_MAX, note_pack, &pk), 0);
+    assert_int_equal(pk.chunks, N);
+    assert_int_equal(pk.npacks, 3); /* 4,096 + 4,096 + 808 */
+    st_u64vec_free(&ids);
+    st_index_read_end(r);
+    assert_int_equal(count_entries(&e, "slice-0000"), 1);
+    assert_int_equal(count_entries(&e, "slice-8999"), 1);
+    /* a crash now replays nothing twice: every slice recorded its flushed sequence */
+    env_close(&e, false);
+    env_open(&e, 1 << 20);
+    assert_int_equal(count_entries(&e, "slice-4095"), 1);
+    assert_int_equal(count_entries(&e, "slice-4096"), 1);
+    assert_int_equal(stats(&e).head_bytes, 0);
+    env_close(&e, true);
+    st_test_rmrf(e.dir);
+    free(e.dir);
+}
+
 static st_ingester_stats_t stats(env_t *e)
 {
     st_ingester_stats_t st;
@@ -312,6 +388,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_push_query_restart),
                                        cmocka_unit_test(test_small_streams_pack),
-                                       cmocka_unit_test(test_freeze_spill_compaction)};
+                                       cmocka_unit_test(test_freeze_spill_compaction), cmocka_unit_test(test_flush_slices)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
