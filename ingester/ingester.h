@@ -47,7 +47,7 @@ typedef struct {
     size_t wal_max_pending;
     size_t wal_max_size;           /* WAL bigger than this: close the chunks holding it back */
     size_t head_memory_target;     /* heads above this: live heads compressed, then the oldest streams close (0 = off) */
-    bool head_spill; /* compressed head frames in files under <chunks_dir>/.spill, not on the heap */
+    bool head_spill;               /* frozen head frames in files (<chunks_dir>/.spill), not on the heap */
     size_t spill_segment_size;     /* bytes per spill file (0: 64 MiB) */
     st_index_t *index;             /* borrowed; outlives the ingester */
     st_ingest_limits_t limits;

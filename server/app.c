@@ -113,30 +113,30 @@ static double gauge_uptime(void *arg)
 
 void st_app_ingester_opts(const st_config_t *c, st_index_t *ix, st_ingester_opts_t *io)
 {
-    *io =
-        (st_ingester_opts_t){.wal_dir = c->ingester.wal.dir,
-                             .chunks_dir = c->storage_config.filesystem.directory,
-                             .block_size = c->ingester.chunk_block_size,
-                             .target_size = c->ingester.chunk_target_size,
-                             .zstd_level = c->ingester.zstd_level,
-                             .block_filters = c->ingester.block_filters,
-                             .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
-                             .idle_period_ns = c->ingester.chunk_idle_period_ns,
-                             .flush_check_period_ns = c->ingester.flush_check_period_ns,
-                             .wal_segment_size = c->ingester.wal.segment_size,
-                             .wal_max_pending = c->ingester.wal.max_pending_bytes,
-                             .wal_max_size = c->ingester.wal.max_size,
-                             .head_memory_target = c->ingester.head_memory_target,
-                             .head_spill = c->ingester.head_spill,
-                             .spill_segment_size = c->ingester.head_spill_segment_size,
-                             .index = ix,
-                             .limits = {.tenant_rate = c->limits_config.ingestion_rate_mb * 1048576.0,
-                                        .tenant_burst = c->limits_config.ingestion_burst_size_mb * 1048576.0,
-                                        .stream_rate = (double)c->limits_config.per_stream_rate_limit,
-                                        .stream_burst = (double)c->limits_config.per_stream_rate_limit_burst,
-                                        .max_streams = c->limits_config.max_global_streams_per_user,
-                                        .memory_budget = c->ingester.memory_budget,
-                                        .tenant_memory_budget = c->limits_config.memory_budget_per_tenant}};
+    *io = (st_ingester_opts_t){
+        .wal_dir = c->ingester.wal.dir,
+        .chunks_dir = c->storage_config.filesystem.directory,
+        .block_size = c->ingester.chunk_block_size,
+        .target_size = c->ingester.chunk_target_size,
+        .zstd_level = c->ingester.zstd_level,
+        .block_filters = c->ingester.block_filters,
+        .max_chunk_age_ns = c->ingester.max_chunk_age_ns,
+        .idle_period_ns = c->ingester.chunk_idle_period_ns,
+        .flush_check_period_ns = c->ingester.flush_check_period_ns,
+        .wal_segment_size = c->ingester.wal.segment_size,
+        .wal_max_pending = c->ingester.wal.max_pending_bytes,
+        .wal_max_size = c->ingester.wal.max_size,
+        .head_memory_target = c->ingester.head_memory_target,
+        .head_spill = c->ingester.head_spill,
+        .spill_segment_size = c->ingester.head_spill_segment_size,
+        .index = ix,
+        .limits = {.tenant_rate = c->limits_config.ingestion_rate_mb * 1048576.0,
+                   .tenant_burst = c->limits_config.ingestion_burst_size_mb * 1048576.0,
+                   .stream_rate = (double)c->limits_config.per_stream_rate_limit,
+                   .stream_burst = (double)c->limits_config.per_stream_rate_limit_burst,
+                   .max_streams = c->limits_config.max_global_streams_per_user,
+                   .memory_budget = c->ingester.memory_budget,
+                   .tenant_memory_budget = c->limits_config.memory_budget_per_tenant}};
 }
 
 int st_datadir_lock(const char *dir)
