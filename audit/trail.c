@@ -103,30 +103,6 @@ static void metrics_init(void)
 
 /* ---- files -------------------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? -errno : -EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t n, off_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? -errno : ST_ECORRUPT;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
 static int read_whole(const char *path, st_buf_t *out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -134,7 +110,7 @@ static int read_whole(const char *path, st_buf_t *out)
     struct stat st;
     int rc = fstat(fd, &st) < 0 ? -errno : 0;
     if (rc == 0) rc = st_buf_reserve(out, (size_t)st.st_size);
-    if (rc == 0) rc = pread_all(fd, out->data, (size_t)st.st_size, 0);
+    if (rc == 0) rc = st_pread_full(fd, out->data, (size_t)st.st_size, 0);
     if (rc == 0) out->len = (size_t)st.st_size;
     close(fd);
     return rc;
@@ -169,7 +145,7 @@ static int last_line(int fd, uint64_t size, st_buf_t *out)
         uint64_t from = pos >= sizeof tmp ? pos - sizeof tmp : 0;
         size_t n = (size_t)(pos - from);
         if (n == 0) break;
-        ST_TRY(pread_all(fd, tmp, n, (off_t)from));
+        ST_TRY(st_pread_full(fd, tmp, n, (uint64_t)from));
         char *nl = NULL;
         for (size_t i = n; i > 0; i--)
             if (tmp[i - 1] == '\n') {
@@ -185,7 +161,7 @@ static int last_line(int fd, uint64_t size, st_buf_t *out)
         if (end - pos > (64u << 20)) return ST_ECORRUPT;
     }
     ST_TRY(st_buf_reserve(out, (size_t)(end - pos)));
-    ST_TRY(pread_all(fd, out->data, (size_t)(end - pos), (off_t)pos));
+    ST_TRY(st_pread_full(fd, out->data, (size_t)(end - pos), (uint64_t)pos));
     out->len = (size_t)(end - pos);
     return 0;
 }
@@ -236,7 +212,7 @@ static int create_segment(st_audit_t *a, uint64_t segno, uint64_t seq, const cha
     uint64_t s = seq;
     int64_t now = st_now_ns();
     if (rc == 0) rc = render_append(a, &line, now, "segment.open", NULL, "", st_str(d.data, d.len), &s, h);
-    if (rc == 0) rc = write_all(fd, line.data, line.len);
+    if (rc == 0) rc = st_write_full(fd, line.data, line.len);
     if (rc == 0 && fsync(fd) < 0) rc = -errno;
     if (rc == 0) rc = fsync_dir(a->dir);
     if (rc < 0) {
@@ -324,14 +300,14 @@ static int sync_tail(st_audit_t *a)
     st_buf_t b = ST_BUF_INIT;
     int rc = 0;
     char c;
-    if ((rc = pread_all(a->segfd, &c, 1, (off_t)size - 1)) < 0) return rc;
+    if ((rc = st_pread_full(a->segfd, &c, 1, (uint64_t)size - 1)) < 0) return rc;
     if (c != '\n') {
         /* a torn record (a crash in the middle of a write): cut it off and record that */
         uint64_t keep = size;
         char tmp[4096];
         while (keep > 0) {
             uint64_t from = keep > sizeof tmp ? keep - sizeof tmp : 0;
-            if ((rc = pread_all(a->segfd, tmp, (size_t)(keep - from), (off_t)from)) < 0) return rc;
+            if ((rc = st_pread_full(a->segfd, tmp, (size_t)(keep - from), (uint64_t)from)) < 0) return rc;
             size_t i = (size_t)(keep - from);
             while (i > 0 && tmp[i - 1] != '\n') i--;
             if (i > 0) {
@@ -342,7 +318,7 @@ static int sync_tail(st_audit_t *a)
         }
         st_buf_t cut = ST_BUF_INIT;
         if ((rc = st_buf_reserve(&cut, (size_t)(size - keep))) < 0) return rc;
-        if ((rc = pread_all(a->segfd, cut.data, (size_t)(size - keep), (off_t)keep)) == 0) {
+        if ((rc = st_pread_full(a->segfd, cut.data, (size_t)(size - keep), (uint64_t)keep)) == 0) {
             st_audit_sha256_hex(cut.data, (size_t)(size - keep), a->repaired_sha);
             a->repaired_bytes = size - keep;
         }
@@ -465,7 +441,7 @@ static int write_records(st_audit_t *a, qrec_t *list, uint64_t dropped, const ch
             rc = render_append(a, &buf, now, type, actor, tenant, details, &seq, hash);
             nrec++;
         }
-        if (rc == 0 && buf.len) rc = write_all(a->segfd, buf.data, buf.len);
+        if (rc == 0 && buf.len) rc = st_write_full(a->segfd, buf.data, buf.len);
         if (rc == 0 && buf.len && durable && fdatasync(a->segfd) < 0) rc = -errno;
         if (rc == 0) {
             a->seg_size += buf.len;
@@ -726,7 +702,7 @@ static int seal_one(st_audit_t *a, uint64_t k)
         int mn = snprintf(m, sizeof m, "%llu %s\n", (unsigned long long)ref.seq, ref.hash);
         int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd >= 0) {
-            if (write_all(fd, m, (size_t)mn) == 0) fsync(fd);
+            if (st_write_full(fd, m, (size_t)mn) == 0) fsync(fd);
             close(fd);
         }
         st_counter_inc(m_seals);

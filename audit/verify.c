@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "lifecycle/lifecycle_int.h"
+#include "store/store.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -340,17 +341,7 @@ static int hash_range(int fd, uint64_t off, uint64_t len, char sha[ST_AUDIT_HASH
 {
     char *buf = malloc(len ? len : 1);
     if (buf == NULL) return -ENOMEM;
-    size_t got = 0;
-    int rc = 0;
-    while (got < len) {
-        ssize_t k = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            rc = k < 0 ? -errno : ST_ECORRUPT;
-            break;
-        }
-        got += (size_t)k;
-    }
+    int rc = st_pread_full(fd, buf, len, off);
     if (rc == 0) {
         if (sha) st_audit_sha256_hex(buf, len, sha);
         if (crc) *crc = st_crc32(0, buf, len);

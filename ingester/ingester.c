@@ -1299,19 +1299,7 @@ static int pack_chunk(st_ingester_t *ing, stream_t *s, ochunk_t *c, int fd, uint
     if (rc == 0) rc = st_chunk_writer_finish(w, &crc, &size);
     if (rc == 0) {
         st_str_t bytes = st_chunk_writer_bytes(w);
-        const char *p = bytes.p;
-        size_t left = bytes.n;
-        uint64_t at = *off;
-        while (left > 0 && rc == 0) {
-            ssize_t wr = pwrite(fd, p, left, (off_t)at);
-            if (wr < 0 && errno == EINTR) continue;
-            if (wr <= 0) rc = wr < 0 ? -errno : -EIO;
-            else {
-                p += wr;
-                left -= (size_t)wr;
-                at += (uint64_t)wr;
-            }
-        }
+        rc = st_pwrite_full(fd, bytes.p, bytes.n, *off);
     }
     if (rc == 0) {
         c->pack_off = *off;

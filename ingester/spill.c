@@ -122,20 +122,6 @@ static int seg_new(st_spill_t *s)
     return 0;
 }
 
-static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = pwrite(fd, c, n, (off_t)off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return w < 0 ? -errno : -EIO;
-        c += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 int st_spill_write(st_spill_t *s, const void *p, size_t n, st_spill_ref_t *ref)
 {
     *ref = (st_spill_ref_t){0};
@@ -149,8 +135,8 @@ int st_spill_write(st_spill_t *s, const void *p, size_t n, st_spill_ref_t *ref)
         rc = seg_new(s);
         g = s->last;
     }
-    if (rc == 0) rc = pwrite_all(g->fd, hdr, FRAME_HDR, g->size);
-    if (rc == 0) rc = pwrite_all(g->fd, p, n, g->size + FRAME_HDR);
+    if (rc == 0) rc = st_pwrite_full(g->fd, hdr, FRAME_HDR, g->size);
+    if (rc == 0) rc = st_pwrite_full(g->fd, p, n, g->size + FRAME_HDR);
     if (rc == 0) {
         *ref = (st_spill_ref_t){g, (uint32_t)g->size, (uint32_t)n};
         g->size += FRAME_HDR + n;
@@ -164,27 +150,13 @@ int st_spill_write(st_spill_t *s, const void *p, size_t n, st_spill_ref_t *ref)
     return rc;
 }
 
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t r = pread(fd, c, n, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return r < 0 ? -errno : -EIO;
-        c += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
 int st_spill_read(st_spill_ref_t ref, void *dst)
 {
     if (ref.seg == NULL) return -EINVAL;
     uint8_t hdr[FRAME_HDR];
     /* the segment's fd stays open while this reference is held */
-    ST_TRY(pread_all(ref.seg->fd, hdr, FRAME_HDR, ref.off));
-    ST_TRY(pread_all(ref.seg->fd, dst, ref.len, (uint64_t)ref.off + FRAME_HDR));
+    ST_TRY(st_pread_full(ref.seg->fd, hdr, FRAME_HDR, ref.off));
+    ST_TRY(st_pread_full(ref.seg->fd, dst, ref.len, (uint64_t)ref.off + FRAME_HDR));
     return st_get_u32le(hdr) == frame_sum(dst, ref.len) ? 0 : -EIO;
 }
 

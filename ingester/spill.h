@@ -44,8 +44,8 @@ int st_spill_open(const char *dir, size_t segment_size, st_spill_t **out);
 /* Appends a frame of n bytes (1 <= n <= 1 GiB); *ref references it. Returns 0 or a negative errno
  * (-ENOSPC when the disk is full: the caller keeps the bytes in memory instead). */
 int st_spill_write(st_spill_t *s, const void *p, size_t n, st_spill_ref_t *ref);
-/* Reads the frame's ref.len bytes into dst. Returns 0, -EIO if its checksum does not match, or a
- * negative errno. */
+/* Reads the frame's ref.len bytes into dst. Returns 0, -EIO if its checksum does not match,
+ * ST_ECORRUPT if the file is shorter, or a negative errno. */
 int st_spill_read(st_spill_ref_t ref, void *dst);
 /* Releases the reference (a NULL seg is a no-op) and clears it. */
 void st_spill_release(st_spill_ref_t *ref);

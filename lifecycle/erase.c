@@ -460,32 +460,11 @@ static int rewrite_chunk(const void *p, size_t n, st_delexpr_t *d, int64_t start
     return rc;
 }
 
-static int pread_all(int fd, void *buf, size_t n, off_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? -errno : ST_ECORRUPT;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
 static int write_file_synced(const char *path, const void *p, size_t n)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
-    size_t put = 0;
-    int rc = 0;
-    while (rc == 0 && put < n) {
-        ssize_t k = write(fd, (const char *)p + put, n - put);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0)
-            rc = k < 0 ? -errno : -EIO;
-        else
-            put += (size_t)k;
-    }
+    int rc = st_write_full(fd, p, n);
     if (rc == 0 && fsync(fd) < 0) rc = -errno;
     close(fd);
     return rc;
@@ -513,7 +492,7 @@ static int erase_local(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const st_chunk
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
     char *buf = malloc(ref->loc.length ? ref->loc.length : 1);
-    int rc = buf ? pread_all(fd, buf, ref->loc.length, (off_t)ref->loc.offset) : -ENOMEM;
+    int rc = buf ? st_pread_full(fd, buf, ref->loc.length, ref->loc.offset) : -ENOMEM;
     close(fd);
     if (rc == 0 && st_crc32(0, buf, ref->loc.length) != ref->crc32) rc = ST_ECORRUPT;
     rewrite_t rw;
@@ -684,7 +663,7 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
             rc = -ENOMEM;
             break;
         }
-        rc = pread_all(sfd, buf, ref->loc.length, (off_t)ref->loc.offset);
+        rc = st_pread_full(sfd, buf, ref->loc.length, ref->loc.offset);
         if (rc == 0 && st_crc32(0, buf, ref->loc.length) != ref->crc32) rc = ST_ECORRUPT;
         rewrite_t rw;
         memset(&rw, 0, sizeof rw);
@@ -709,15 +688,7 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
                 len = rw.bytes.len;
                 crc = rw.crc;
             }
-            size_t put = 0;
-            while (rc == 0 && put < len) {
-                ssize_t k = pwrite(nfd, (const char *)p + put, len - put, (off_t)(off + put));
-                if (k < 0 && errno == EINTR) continue;
-                if (k <= 0)
-                    rc = k < 0 ? -errno : -EIO;
-                else
-                    put += (size_t)k;
-            }
+            if (rc == 0) rc = st_pwrite_full(nfd, p, len, off);
             snprintf(nrefs[i].loc.path, sizeof nrefs[i].loc.path, "%s", key); /* replaced below */
             nrefs[i].loc.offset = off;
             nrefs[i].loc.length = len;
@@ -757,14 +728,7 @@ static int erase_object(lc_run_t *r, delreq_t *q, st_delexpr_t *d, const char *k
                      q->id);
         st_buf_t footer = ST_BUF_INIT;
         rc = st_pack_footer_encode(&footer, ps.tenant, ps.policy, pe, np, off);
-        for (size_t put = 0; rc == 0 && put < footer.len;) {
-            ssize_t k = pwrite(nfd, footer.data + put, footer.len - put, (off_t)(off + put));
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0)
-                rc = k < 0 ? -errno : -EIO;
-            else
-                put += (size_t)k;
-        }
+        if (rc == 0) rc = st_pwrite_full(nfd, footer.data, footer.len, off);
         uint64_t size = off + footer.len;
         st_buf_free(&footer);
         char ik[640];

@@ -427,38 +427,14 @@ static void object_key(lc_run_t *r, const char *tenant, const char *policy, int6
                  (unsigned long long)first_id, n, st_tier_name(tier));
 }
 
-static int read_full(int fd, void *buf, size_t n, off_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? -errno : ST_ECORRUPT;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n, off_t off)
-{
-    size_t put = 0;
-    while (put < n) {
-        ssize_t k = pwrite(fd, (const char *)buf + put, n - put, off + (off_t)put);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? -errno : -EIO;
-        put += (size_t)k;
-    }
-    return 0;
-}
-
 /* Copies len bytes at src_off of src to dst_off of dst, checking their CRC-32. */
 static int copy_checked(int src, uint64_t src_off, int dst, uint64_t dst_off, uint64_t len, uint32_t crc)
 {
     char *buf = malloc(len ? len : 1);
     if (buf == NULL) return -ENOMEM;
-    int rc = read_full(src, buf, len, (off_t)src_off);
+    int rc = st_pread_full(src, buf, len, src_off);
     if (rc == 0 && st_crc32(0, buf, len) != crc) rc = ST_ECORRUPT;
-    if (rc == 0) rc = write_full(dst, buf, len, (off_t)dst_off);
+    if (rc == 0) rc = st_pwrite_full(dst, buf, len, dst_off);
     free(buf);
     return rc;
 }
@@ -564,7 +540,7 @@ static int upload_group(lc_run_t *r, lc_chunk_t **g, size_t n, st_tier_t tier)
     }
     st_buf_t footer = ST_BUF_INIT;
     if (rc == 0) rc = st_pack_footer_encode(&footer, g[0]->tenant, pol->name, pe, n, off);
-    if (rc == 0) rc = write_full(fd, footer.data, footer.len, (off_t)off);
+    if (rc == 0) rc = st_pwrite_full(fd, footer.data, footer.len, off);
     uint64_t size = off + footer.len;
     st_buf_free(&footer);
     const char *lock_mode;
@@ -854,7 +830,7 @@ static int merge_packs(lc_run_t *r, st_pack_state_t **src, size_t ns, const st_l
     unlink(stmp);
     st_buf_t footer = ST_BUF_INIT;
     if (rc == 0) rc = st_pack_footer_encode(&footer, src[0]->tenant, p->name, pe, k, off);
-    if (rc == 0) rc = write_full(fd, footer.data, footer.len, (off_t)off);
+    if (rc == 0) rc = st_pwrite_full(fd, footer.data, footer.len, off);
     uint64_t size = off + footer.len;
     st_buf_free(&footer);
     const char *lock_mode;

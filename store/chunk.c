@@ -378,19 +378,43 @@ int st_block_load(st_block_t *b, const st_block_meta_t *m, const void *compresse
     return st_block_decompress(b, m, compressed);
 }
 
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+int st_pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
     char *p = buf;
     while (n > 0) {
         ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        if (r == 0) return ST_ECORRUPT; /* short file */
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return r < 0 ? -errno : ST_ECORRUPT; /* short file */
         p += r;
         n -= (size_t)r;
         off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int st_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? -errno : -EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int st_write_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? -errno : -EIO;
+        p += w;
+        n -= (size_t)w;
     }
     return 0;
 }
@@ -399,7 +423,7 @@ int st_block_fetch(int fd, uint64_t base, const st_block_meta_t *m, st_buf_t *sc
 {
     st_buf_reset(scratch);
     ST_TRY(st_buf_reserve(scratch, m->clen));
-    ST_TRY(pread_full(fd, scratch->data, m->clen, base + m->offset));
+    ST_TRY(st_pread_full(fd, scratch->data, m->clen, base + m->offset));
     scratch->len = m->clen;
     if (st_crc32(0, scratch->data, m->clen) != m->crc) return ST_ECORRUPT;
     return 0;
@@ -450,21 +474,6 @@ struct st_chunk_writer {
     st_buf_t rawbuf;
 };
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Appends bytes at the writer's offset, opening the file for this call only. */
 static int writer_append(st_chunk_writer_t *w, const void *p, size_t n, bool sync)
 {
@@ -476,9 +485,7 @@ static int writer_append(st_chunk_writer_t *w, const void *p, size_t n, bool syn
     }
     int fd = open(w->path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
-    int rc = 0;
-    if (lseek(fd, (off_t)w->off, SEEK_SET) < 0) rc = -errno;
-    if (rc == 0) rc = write_full(fd, p, n);
+    int rc = st_pwrite_full(fd, p, n, w->off);
     if (rc == 0 && sync && fdatasync(fd) < 0) rc = -errno;
     if (close(fd) < 0 && rc == 0) rc = -errno;
     if (rc == 0) {
@@ -530,7 +537,7 @@ int st_chunk_writer_open(const char *path, const char *tenant, st_str_t labels, 
         rc = -errno;
         goto fail;
     }
-    rc = write_full(fd, h.data, h.len);
+    rc = st_write_full(fd, h.data, h.len);
     close(fd);
     if (rc < 0) {
         unlink(path);
@@ -822,7 +829,7 @@ int st_chunk_read_info(int fd, uint64_t off, uint64_t len, st_chunk_info_t *out)
     }
     if (len < ST_CHUNK_TAIL_SIZE + 16) return ST_ECORRUPT;
     uint8_t tail[ST_CHUNK_TAIL_SIZE];
-    ST_TRY(pread_full(fd, tail, sizeof tail, off + len - ST_CHUNK_TAIL_SIZE));
+    ST_TRY(st_pread_full(fd, tail, sizeof tail, off + len - ST_CHUNK_TAIL_SIZE));
     uint64_t foff;
     uint32_t flen, fcrc, hlen = 0;
     ST_TRY(parse_tail(tail, len, &foff, &flen, &fcrc));
@@ -831,13 +838,13 @@ int st_chunk_read_info(int fd, uint64_t off, uint64_t len, st_chunk_info_t *out)
     uint8_t head[4096];
     size_t hn = len < sizeof head ? (size_t)len : sizeof head;
     uint8_t *hbuf = head, *fbuf = NULL;
-    int rc = pread_full(fd, head, hn, off);
+    int rc = st_pread_full(fd, head, hn, off);
     if (rc < 0) return rc;
     uint32_t want = st_get_u32le(head + 8);
     if (want > hn && want <= MAX_HEADER_LEN && want <= len) {
         hbuf = malloc(want);
         if (hbuf == NULL) return -ENOMEM;
-        if ((rc = pread_full(fd, hbuf, want, off)) < 0) goto fail;
+        if ((rc = st_pread_full(fd, hbuf, want, off)) < 0) goto fail;
         hn = want;
     }
     if ((rc = parse_header(hbuf, hn, &ci, &hlen)) < 0) goto fail;
@@ -848,7 +855,7 @@ int st_chunk_read_info(int fd, uint64_t off, uint64_t len, st_chunk_info_t *out)
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = pread_full(fd, fbuf, flen, off + foff)) < 0) goto fail;
+    if ((rc = st_pread_full(fd, fbuf, flen, off + foff)) < 0) goto fail;
     rc = ST_ECORRUPT;
     if (st_crc32(0, fbuf, flen) != fcrc) goto fail;
     if ((rc = parse_footer(fbuf, flen, foff, hlen, &ci)) < 0) goto fail;

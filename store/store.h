@@ -178,6 +178,12 @@ typedef struct {
  * id of their first chunk with the suffix ".pack". */
 void st_chunk_local_path(uint64_t chunk_id, char *out, size_t outsz);
 
+/* Exactly n bytes, retrying short transfers and EINTR. Return 0 or -errno; a read that meets the end
+ * of the file is ST_ECORRUPT, a write that makes no progress -EIO. */
+int st_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int st_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
+int st_write_full(int fd, const void *buf, size_t n);
+
 /* fsync a directory (after renames/creates inside it). */
 int st_fsync_dir(const char *dir);
 /* mkdir -p */
